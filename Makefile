@@ -1,0 +1,63 @@
+# sitegate: the two commands of the README's quick start are `make demo` and `make test`.
+# Both install what they need: missing Debian packages (apt-get when root, else the exact
+# command to run), then a virtual environment with the project and its extras.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+EXTRAS := terminal,controller,provisioning,dev
+ifneq ($(wildcard /proc/device-tree/model),)
+ifneq ($(shell grep -a Raspberry /proc/device-tree/model),)
+EXTRAS := $(EXTRAS),pi
+endif
+endif
+
+# What each Debian package is for is in README.md ("System packages").
+SYSTEM_PACKAGES := python3-venv mosquitto mosquitto-clients pcscd vsmartcard-vpcd swig \
+	libpcsclite-dev pkg-config libzbar0 postgresql systemd
+
+.PHONY: help sysdeps venv test lint demo clean
+
+help:
+	@echo "make demo   run the whole site on this machine (embedded defaults)"
+	@echo "make test   run every test (installs what it needs)"
+	@echo "make lint   ruff and mypy"
+
+sysdeps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "missing system packages; run:  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(MAKE) sysdeps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: venv
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+demo: venv
+	$(VENV)/bin/sitegate-demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The domain every part of sitegate shares: identifiers, the check-in event, MQTT topics."""

@@ -1,0 +1,1 @@
+"""The central NSSO PresenceRegistration v1 service: SOAP codec, client, errors."""

@@ -1,0 +1,1 @@
+"""Firmware of one turnstile: drivers, flows, outbox, MQTT link, config, entry point."""

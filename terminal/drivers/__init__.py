@@ -1,0 +1,1 @@
+"""Hardware ports and their back-ends: they turn hardware into events, and decide nothing."""

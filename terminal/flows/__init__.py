@@ -1,0 +1,1 @@
+"""Declared state machines that decide admission from driver events."""
