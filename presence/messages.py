@@ -1,0 +1,200 @@
+"""The other MQTT payloads: the controller's end-to-end ack, the retained site config, and
+a terminal's retained status. Each decoder raises ``BadMessage`` and nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from presence.errors import PresenceError
+from presence.ids import PersonId
+
+MESSAGE_VERSION = 1
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # a site config with a large allowlist
+
+AckStatus = Literal["stored", "duplicate", "refused"]
+UnknownPersonPolicy = Literal["refuse", "admit_and_flag"]
+ACK_STATUSES = ("stored", "duplicate", "refused")
+UNKNOWN_PERSON_POLICIES = ("refuse", "admit_and_flag")
+
+
+class BadMessage(PresenceError):
+    """A payload that is not the message it should be (codes: ``not_json``, ``shape``,
+    ``version``, ``too_large``)."""
+
+
+def person_hash(salt: str, person: PersonId) -> str:
+    """The salted SHA-256 under which a person appears in the site config's lists.
+
+    ``salt`` is hex; the hashed text is the person id's bare digits.
+    """
+    return hashlib.sha256(bytes.fromhex(salt) + person.digits.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    event_id: uuid.UUID
+    status: AckStatus
+    presence_state: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SitePolicy:
+    unknown_person: UnknownPersonPolicy = "refuse"
+    cooldown_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    version: int
+    issued_at: datetime
+    salt: str
+    policy: SitePolicy = SitePolicy()
+    allowlist: frozenset[str] = field(default_factory=frozenset)
+    blocklist: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalStatus:
+    state: Literal["online", "offline"]
+    at: datetime | None = None
+    software_version: str | None = None
+    outbox_depth: int = 0
+    outbox_alarm: bool = False
+    oldest_unacked_s: float | None = None
+    clock_synced: bool | None = None
+    health: dict[str, str] = field(default_factory=dict)
+
+
+def _dump(body: dict[str, Any]) -> bytes:
+    return json.dumps({"v": MESSAGE_VERSION, **body}, separators=(",", ":")).encode()
+
+
+def _load(payload: bytes, what: str) -> dict[str, Any]:
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise BadMessage("too_large", f"{what} over {MAX_MESSAGE_BYTES} bytes")
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise BadMessage("not_json", f"{what} is not UTF-8 JSON") from None
+    if not isinstance(body, dict):
+        raise BadMessage("shape", f"{what} must be a JSON object")
+    if body.get("v") != MESSAGE_VERSION:
+        raise BadMessage("version", f"{what} has an unsupported version")
+    return body
+
+
+def _shape(what: str, exc: Exception) -> BadMessage:
+    return BadMessage("shape", f"{what} is malformed ({type(exc).__name__})")
+
+
+def encode_ack(ack: Ack) -> bytes:
+    return _dump(
+        {
+            "event_id": str(ack.event_id),
+            "status": ack.status,
+            "presence_state": ack.presence_state,
+            "reason": ack.reason,
+        }
+    )
+
+
+def decode_ack(payload: bytes) -> Ack:
+    body = _load(payload, "ack")
+    try:
+        status = body["status"]
+        if status not in ACK_STATUSES:
+            raise ValueError(status)
+        state, reason = body.get("presence_state"), body.get("reason")
+        if not (state is None or isinstance(state, str)) or not (
+            reason is None or isinstance(reason, str)
+        ):
+            raise TypeError("presence_state/reason")
+        return Ack(uuid.UUID(body["event_id"]), status, state, reason)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise _shape("ack", exc) from None
+
+
+def encode_site_config(config: SiteConfig) -> bytes:
+    return _dump(
+        {
+            "version": config.version,
+            "issued_at": config.issued_at.isoformat(),
+            "salt": config.salt,
+            "policy": {
+                "unknown_person": config.policy.unknown_person,
+                "cooldown_s": config.policy.cooldown_s,
+            },
+            "allowlist": sorted(config.allowlist),
+            "blocklist": sorted(config.blocklist),
+        }
+    )
+
+
+def decode_site_config(payload: bytes) -> SiteConfig:
+    body = _load(payload, "site config")
+    try:
+        policy = body["policy"]
+        if policy["unknown_person"] not in UNKNOWN_PERSON_POLICIES:
+            raise ValueError("unknown_person")
+        issued_at = datetime.fromisoformat(body["issued_at"])
+        if issued_at.tzinfo is None:
+            raise ValueError("naive issued_at")
+        bytes.fromhex(body["salt"])
+        lists = [body["allowlist"], body["blocklist"]]
+        if not all(isinstance(h, str) and len(h) == 64 for hashes in lists for h in hashes):
+            raise ValueError("hash list")
+        return SiteConfig(
+            version=int(body["version"]),
+            issued_at=issued_at,
+            salt=body["salt"],
+            policy=SitePolicy(policy["unknown_person"], int(policy["cooldown_s"])),
+            allowlist=frozenset(body["allowlist"]),
+            blocklist=frozenset(body["blocklist"]),
+        )
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise _shape("site config", exc) from None
+
+
+def encode_status(status: TerminalStatus) -> bytes:
+    return _dump(
+        {
+            "state": status.state,
+            "at": status.at.isoformat() if status.at else None,
+            "software_version": status.software_version,
+            "outbox_depth": status.outbox_depth,
+            "outbox_alarm": status.outbox_alarm,
+            "oldest_unacked_s": status.oldest_unacked_s,
+            "clock_synced": status.clock_synced,
+            "health": status.health,
+        }
+    )
+
+
+def decode_status(payload: bytes) -> TerminalStatus:
+    body = _load(payload, "status")
+    try:
+        if body["state"] not in ("online", "offline"):
+            raise ValueError("state")
+        at = datetime.fromisoformat(body["at"]) if body.get("at") else None
+        health = body.get("health") or {}
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in health.items()):
+            raise ValueError("health")
+        oldest = body.get("oldest_unacked_s")
+        return TerminalStatus(
+            state=body["state"],
+            at=at,
+            software_version=body.get("software_version"),
+            outbox_depth=int(body.get("outbox_depth", 0)),
+            outbox_alarm=bool(body.get("outbox_alarm", False)),
+            oldest_unacked_s=float(oldest) if oldest is not None else None,
+            clock_synced=body.get("clock_synced"),
+            health=dict(health),
+        )
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise _shape("status", exc) from None
