@@ -14,16 +14,9 @@ import pytest
 
 from sim.mosquitto import MosquittoBroker
 from tests.support import postgres
+from tests.support.ci import skip_or_fail
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 OUR_PACKAGES = ("presence", "registry", "terminal", "controller", "provisioning", "sim")
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip on a developer's machine; under CI=true a missing service is a failure."""
-    if IN_CI:
-        pytest.fail(f"required under CI=true: {reason}")
-    pytest.skip(reason)
 
 
 # --- mosquitto ---------------------------------------------------------------------------
