@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,9 @@ def default_config(port: int, persistence_dir: Path | None = None) -> str:
     """Anonymous, loopback only; persistence on when a directory is given."""
     lines = [
         f"listener {port} 127.0.0.1",
+        # As root, mosquitto drops to the mosquitto user and then cannot write our temp
+        # directory: its persistence (sessions, queued messages) would be lost on restart.
+        *(["user root"] if os.geteuid() == 0 else []),
         "allow_anonymous true",
         "max_queued_messages 100000",
         "max_inflight_messages 100",

@@ -1,0 +1,332 @@
+"""The terminal's MQTT link: publishes the outbox, takes acks and the site config, reports status.
+
+paho-mqtt 2 (callback API 2, MQTT v5), a persistent session (``clean_start=False`` with a
+session expiry), TLS with the terminal's own certificate. The last will is ``offline``,
+retained, on the status topic; on connect the terminal says ``online`` and then sends a
+heartbeat every ``HEARTBEAT_S``. paho's network thread reconnects with a backoff.
+
+Nothing here is ever waited on by a decision: the flow commits to the outbox and calls
+``notify()``, which only wakes the publisher thread. The publisher sends unacknowledged events
+in ``seq`` order, at most ``WINDOW`` ahead of the acks; after every (re)connect, and when the
+oldest sent event has waited ``RESEND_AFTER_S`` for its ack, it starts again from the oldest
+unacknowledged one (the controller de-duplicates by ``event_id``). An event leaves the outbox
+on the controller's ack, never on PUBACK.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import uuid
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from presence import topics
+from presence.clock import Clock, SystemClock
+from presence.messages import (
+    BadMessage,
+    SiteConfig,
+    TerminalStatus,
+    decode_ack,
+    decode_site_config,
+    encode_site_config,
+    encode_status,
+)
+from terminal.config import BrokerSection, TerminalConfig
+from terminal.errors import TerminalError
+from terminal.outbox import Outbox, OutboxError
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 30.0
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 60
+WINDOW = 100  # events sent and not yet acknowledged, at most
+RESEND_AFTER_S = 120.0
+CONTROLLER_SILENT_S = 60.0  # an unacked event older than this: the status says "no_ack"
+CLOSE_TIMEOUT_S = 2.0
+IDLE_WAKE_S = 1.0  # the publisher looks at the outbox at least this often
+
+HealthSource = Callable[[], dict[str, str]]
+
+
+def installed_version() -> str:
+    """The installed sitegate version, for the status."""
+    try:
+        return metadata.version("sitegate")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class LinkError(TerminalError):
+    """The link cannot be set up (``tls``: unreadable certificate or key)."""
+
+
+class Link:
+    def __init__(
+        self,
+        config: TerminalConfig,
+        outbox: Outbox,
+        *,
+        on_site_config: Callable[[SiteConfig], None],
+        health: HealthSource = dict,
+        clock_synced: Callable[[], bool] = lambda: False,
+        software_version: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._config = config
+        self._outbox = outbox
+        self._on_site_config = on_site_config
+        self._health = health
+        self._clock_synced = clock_synced
+        self._version = software_version or installed_version()
+        self._clock = clock or SystemClock()
+        terminal = config.terminal
+        workplace = str(terminal.workplace_id)
+        self.checkin_topic = topics.checkin_topic(workplace, terminal.id)
+        self.ack_topic = topics.ack_topic(workplace, terminal.id)
+        self.status_topic = topics.status_topic(workplace, terminal.id)
+        self.config_topic = topics.config_topic(workplace)
+        self.errors = 0
+        self._connected = threading.Event()
+        self._wake = threading.Condition()
+        self._generation = 0
+        self._work = False  # set with a notify: the publisher has something to do
+        self._unreachable = False  # logged once per outage
+        self._stopping = False
+        self._sent: dict[uuid.UUID, float] = {}  # sent in this generation -> when
+        self._last_sent = 0
+        self._thread: threading.Thread | None = None
+        self._client = self._make_client(config.broker, terminal.id)
+
+    # --- set-up --------------------------------------------------------------------------
+
+    def _make_client(self, broker: BrokerSection, client_id: str) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        offline = encode_status(TerminalStatus(state="offline", software_version=self._version))
+        client.will_set(self.status_topic, offline, qos=1, retain=True)
+        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        if broker.tls:
+            try:
+                client.tls_set(
+                    ca_certs=str(broker.ca_file) if broker.ca_file else None,
+                    certfile=str(broker.cert_file) if broker.cert_file else None,
+                    keyfile=str(broker.key_file) if broker.key_file else None,
+                )
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise LinkError("tls", f"cannot load TLS files: {exc}") from None
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        return client
+
+    def start(self) -> Link:
+        """Connect in the background; returns at once, even when the broker is down."""
+        broker = self._config.broker
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = broker.session_expiry_s
+        self._client.connect_async(
+            broker.host, broker.port, keepalive=broker.keepalive_s,
+            clean_start=False, properties=props,
+        )  # fmt: skip
+        self._client.loop_start()
+        self._thread = threading.Thread(target=self._publisher, name="link-publisher", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def notify(self) -> None:
+        """Something new is in the outbox: wake the publisher. Never blocks for long."""
+        with self._wake:
+            self._work = True
+            self._wake.notify()
+
+    # --- paho callbacks (paho's thread): they catch, log and count -------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: object, _flags: Any, rc: Any, _p: Any) -> None:
+        try:
+            if rc.is_failure:
+                log.warning("broker refused the connection: %s", rc)
+                return
+            client.subscribe(self.ack_topic, qos=1)
+            client.subscribe(self.config_topic, qos=1)
+            with self._wake:
+                self._generation += 1
+                self._unreachable = False
+                self._connected.set()
+                self._work = True
+                self._wake.notify()
+            log.info("connected to %s:%s", self._config.broker.host, self._config.broker.port)
+        except Exception as exc:
+            self._callback_failed("on_connect", exc)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _flags: Any, rc: Any, _p: Any) -> None:
+        self._connected.clear()
+        if not self._stopping:
+            log.warning("disconnected from the broker (%s); reconnecting", rc)
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: object) -> None:
+        if not self._unreachable:
+            broker = self._config.broker
+            log.warning("broker %s:%s unreachable; retrying with backoff", broker.host, broker.port)
+        self._unreachable = True
+
+    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            if message.topic == self.ack_topic:
+                self._ack(bytes(message.payload))
+            elif message.topic == self.config_topic:
+                self._site_config(bytes(message.payload))
+            else:
+                log.warning("message on unexpected topic %s ignored", message.topic[:100])
+        except Exception as exc:
+            self._callback_failed("on_message", exc)
+
+    def _ack(self, payload: bytes) -> None:
+        try:
+            ack = decode_ack(payload)
+        except BadMessage as exc:
+            log.warning("bad ack ignored: %s", exc)
+            return
+        if ack.status == "refused":
+            log.warning("controller refused event %s (%s)", ack.event_id, ack.reason)
+        try:
+            removed = self._outbox.ack(ack.event_id)
+        except OutboxError as exc:
+            log.error("ack for %s not recorded: %s", ack.event_id, exc)
+            return
+        if not removed:
+            log.debug("ack for %s: not in the outbox (already acked)", ack.event_id)
+        with self._wake:
+            self._sent.pop(ack.event_id, None)
+            self._work = True
+            self._wake.notify()
+
+    def _site_config(self, payload: bytes) -> None:
+        if not payload:
+            return
+        try:
+            config = decode_site_config(payload)
+        except BadMessage as exc:
+            log.warning("bad site config ignored: %s", exc)
+            return
+        self._outbox.save_site_config(encode_site_config(config))
+        self._on_site_config(config)
+
+    def _callback_failed(self, where: str, exc: Exception) -> None:
+        self.errors += 1
+        log.error("MQTT %s callback failed", where, exc_info=exc)
+
+    # --- the publisher thread ------------------------------------------------------------
+
+    def _publisher(self) -> None:
+        generation = 0
+        next_heartbeat = 0.0
+        alarm = False
+        while True:
+            with self._wake:
+                if not self._work and not self._stopping:
+                    wait = next_heartbeat - self._clock.monotonic()
+                    self._wake.wait(timeout=min(IDLE_WAKE_S, max(wait, 0.01)))
+                if self._stopping:
+                    return
+                self._work = False
+                current = self._generation
+            if not self.connected:
+                continue
+            try:
+                if current != generation:
+                    generation = current
+                    self._restart_sending()
+                    next_heartbeat = 0.0
+                self._resend_if_stale()
+                self._send_pending()
+                if self._clock.monotonic() >= next_heartbeat or self._outbox.alarm != alarm:
+                    alarm = self._outbox.alarm
+                    self.publish_status()
+                    next_heartbeat = self._clock.monotonic() + HEARTBEAT_S
+            except Exception as exc:
+                self._callback_failed("publisher", exc)
+
+    def _restart_sending(self) -> None:
+        with self._wake:
+            self._sent.clear()
+            self._last_sent = 0
+
+    def _resend_if_stale(self) -> None:
+        with self._wake:
+            oldest = min(self._sent.values(), default=None)
+        if oldest is not None and self._clock.monotonic() - oldest > RESEND_AFTER_S:
+            log.warning("no ack for %d sent events; sending them again", len(self._sent))
+            self._restart_sending()
+
+    def _send_pending(self) -> None:
+        with self._wake:
+            room = WINDOW - len(self._sent)
+        if room <= 0:
+            return
+        for item in self._outbox.pending(self._last_sent, room):
+            info = self._client.publish(self.checkin_topic, item.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                log.warning("publish of seq %d failed (%s); retry after reconnect", item.seq,
+                            mqtt.error_string(info.rc))  # fmt: skip
+                return
+            with self._wake:
+                self._sent[item.event_id] = self._clock.monotonic()
+                self._last_sent = item.seq
+
+    def status(self) -> TerminalStatus:
+        oldest = self._outbox.oldest_age_s()
+        silent = oldest is not None and oldest > CONTROLLER_SILENT_S
+        health = {
+            "broker": "ok" if self.connected else "disconnected",
+            "controller": "no_ack" if silent else "ok",
+            **self._health(),
+        }
+        return TerminalStatus(
+            state="online",
+            at=self._clock.now(),
+            software_version=self._version,
+            outbox_depth=self._outbox.depth,
+            outbox_alarm=self._outbox.alarm,
+            oldest_unacked_s=oldest,
+            clock_synced=self._clock_synced(),
+            health=health,
+        )
+
+    def publish_status(self) -> None:
+        self._client.publish(self.status_topic, encode_status(self.status()), qos=1, retain=True)
+
+    # --- shutdown ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Say ``offline`` (a clean disconnect sends no will), disconnect, stop the threads."""
+        with self._wake:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=CLOSE_TIMEOUT_S + 1)
+        if self.connected:
+            offline = TerminalStatus(state="offline", at=self._clock.now(),
+                                     software_version=self._version)  # fmt: skip
+            info = self._client.publish(self.status_topic, encode_status(offline), qos=1,
+                                        retain=True)  # fmt: skip
+            try:
+                info.wait_for_publish(CLOSE_TIMEOUT_S)
+            except (RuntimeError, ValueError) as exc:
+                log.warning("offline status not confirmed: %s", exc)
+        self._client.disconnect()
+        self._client.loop_stop()

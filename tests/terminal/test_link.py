@@ -1,0 +1,253 @@
+"""The MQTT link against a real mosquitto: delivery on end-to-end ack, in order, through outages."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from presence import topics
+from presence.clock import ManualClock
+from presence.messages import (
+    Ack,
+    SiteConfig,
+    decode_site_config,
+    encode_ack,
+    encode_site_config,
+)
+from sim.mosquitto import MosquittoBroker
+from terminal import config as terminal_config
+from terminal import link as link_module
+from terminal.config import TerminalConfig
+from terminal.link import Link
+from terminal.outbox import Outbox
+from tests.conftest import ErrorLogGuard
+from tests.terminal.controller_stub import WORKPLACE, ControllerStub, wait_until
+from tests.terminal.people import checkin
+from tests.terminal.rig import site_config
+from tests.terminal.sample_config import sim_config, write
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def quick_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(link_module, "RECONNECT_MIN_S", 0.1)
+    monkeypatch.setattr(link_module, "RECONNECT_MAX_S", 0.5)
+
+
+class Terminal:
+    """An outbox and its link, as the program wires them (without drivers and flow)."""
+
+    def __init__(self, config: TerminalConfig) -> None:
+        self.config = config
+        self.outbox = Outbox(config.outbox_path)
+        self.configs: list[SiteConfig] = []
+        self.link = Link(config, self.outbox, on_site_config=self.configs.append,
+                         health=lambda: {"reader": "ok"}, clock_synced=lambda: True)  # fmt: skip
+
+    def add(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.outbox.append(lambda seq: checkin(seq))
+        self.link.notify()
+
+    def close(self) -> None:
+        self.link.close()
+        self.outbox.close()
+
+
+@pytest.fixture
+def make_terminal(tmp_path: Path) -> Iterator[Callable[[int], Terminal]]:
+    made: list[Terminal] = []
+
+    def make(port: int) -> Terminal:
+        config = terminal_config.load(write(tmp_path, sim_config(tmp_path / "state", port=port)))
+        made.append(Terminal(config))
+        return made[-1]
+
+    yield make
+    for terminal in made:
+        terminal.close()
+
+
+@pytest.fixture
+def controller(mosquitto: MosquittoBroker) -> Iterator[ControllerStub]:
+    stub = ControllerStub(mosquitto.port).start()
+    yield stub
+    stub.stop()
+
+
+def test_events_are_delivered_in_order_and_leave_on_the_ack(
+    mosquitto: MosquittoBroker, controller: ControllerStub, make_terminal: Callable[..., Terminal]
+) -> None:
+    terminal = make_terminal(mosquitto.port)
+    terminal.add(5)
+    terminal.link.start()
+    assert wait_until(lambda: terminal.outbox.depth == 0)
+    assert [e.seq for e in controller.stored_in_order()] == [1, 2, 3, 4, 5]
+    assert len(controller.deliveries) == 5
+
+
+def test_the_status_says_online_with_the_outbox_and_the_clock(
+    mosquitto: MosquittoBroker, controller: ControllerStub, make_terminal: Callable[..., Terminal]
+) -> None:
+    terminal = make_terminal(mosquitto.port)
+    terminal.link.start()
+    assert wait_until(lambda: controller.last_status() is not None)
+    status = controller.last_status()
+    assert status is not None and status.state == "online"
+    assert status.outbox_depth == 0 and status.clock_synced is True
+    assert status.health["broker"] == "ok" and status.health["reader"] == "ok"
+    assert status.software_version
+
+
+def test_a_heartbeat_follows_every_heartbeat_period(
+    mosquitto: MosquittoBroker, controller: ControllerStub, make_terminal: Callable[..., Terminal],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(link_module, "HEARTBEAT_S", 0.2)
+    terminal = make_terminal(mosquitto.port)
+    terminal.link.start()
+    assert wait_until(lambda: len(controller.statuses) >= 3, timeout=5)
+
+
+def test_a_clean_stop_leaves_offline_retained(
+    mosquitto: MosquittoBroker, controller: ControllerStub, make_terminal: Callable[..., Terminal]
+) -> None:
+    terminal = make_terminal(mosquitto.port)
+    terminal.link.start()
+    assert wait_until(lambda: controller.last_status() is not None)
+    terminal.close()
+    assert wait_until(lambda: (s := controller.last_status()) is not None and s.state == "offline")
+
+
+def test_broker_down_then_up_delivers_everything_in_order_none_twice(
+    mosquitto: MosquittoBroker, controller: ControllerStub, make_terminal: Callable[..., Terminal]
+) -> None:
+    terminal = make_terminal(mosquitto.port)
+    terminal.link.start()
+    terminal.add(3)
+    assert wait_until(lambda: terminal.outbox.depth == 0)
+    mosquitto.stop()
+    assert wait_until(lambda: not terminal.link.connected)
+    terminal.add(20)  # decisions go on while the broker is away
+    assert terminal.outbox.depth == 20
+    mosquitto.start()
+    assert wait_until(lambda: terminal.outbox.depth == 0, timeout=20)
+    stored = controller.stored_in_order()
+    assert [e.seq for e in stored] == list(range(1, 24))
+    assert len({e.event_id for e in controller.deliveries}) == 23
+
+
+def test_controller_down_the_outbox_grows_and_the_status_says_so_then_it_drains(
+    mosquitto: MosquittoBroker, controller: ControllerStub, make_terminal: Callable[..., Terminal],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(link_module, "HEARTBEAT_S", 0.2)
+    monkeypatch.setattr(link_module, "CONTROLLER_SILENT_S", 0.3)
+    controller.stop()  # its session stays on the broker, which queues for it
+    watcher = ControllerStub(mosquitto.port, client_id="status-watcher")
+    watcher._client.on_message = _status_only(watcher)
+    watcher.start()
+    terminal = make_terminal(mosquitto.port)
+    terminal.link.start()
+    terminal.add(4)
+    assert wait_until(lambda: (s := watcher.last_status()) is not None
+                      and s.outbox_depth == 4 and s.health["controller"] == "no_ack")  # fmt: skip
+    status = watcher.last_status()
+    assert status is not None and status.oldest_unacked_s is not None
+    assert status.oldest_unacked_s >= 0.3
+    controller.start()
+    assert wait_until(lambda: terminal.outbox.depth == 0)
+    assert wait_until(lambda: (s := watcher.last_status()) is not None
+                      and s.outbox_depth == 0 and s.health["controller"] == "ok")  # fmt: skip
+    assert [e.seq for e in controller.stored_in_order()] == [1, 2, 3, 4]
+    watcher.stop()
+
+
+def _status_only(stub: ControllerStub) -> Callable[..., None]:
+    original = stub._on_message
+
+    def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        if message.topic.endswith("/status"):
+            original(client, userdata, message)
+
+    return on_message
+
+
+def test_unacked_events_are_sent_again_after_the_resend_delay(
+    mosquitto: MosquittoBroker, make_terminal: Callable[..., Terminal],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(link_module, "RESEND_AFTER_S", 0.3)
+    seen: list[bytes] = []
+    got_two = threading.Event()
+    spy = _client("spy")
+
+    def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        seen.append(bytes(message.payload))
+        if len(seen) >= 2:
+            got_two.set()
+
+    spy.on_message = on_message
+    spy.connect("127.0.0.1", mosquitto.port)
+    spy.subscribe(topics.subscription(WORKPLACE, "checkin"), qos=1)
+    spy.loop_start()
+    terminal = make_terminal(mosquitto.port)
+    terminal.link.start()
+    assert wait_until(lambda: terminal.link.connected)
+    terminal.add(1)
+    assert got_two.wait(5) and seen[0] == seen[1]
+    assert terminal.outbox.depth == 1  # PUBACKs never remove it
+    spy.loop_stop()
+    spy.disconnect()
+
+
+def test_the_site_config_is_taken_and_kept(
+    mosquitto: MosquittoBroker, make_terminal: Callable[..., Terminal]
+) -> None:
+    config = site_config(ManualClock())
+    publisher = _client("publisher")
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    publisher.publish(topics.config_topic(WORKPLACE), encode_site_config(config), qos=1,
+                      retain=True).wait_for_publish(5)  # fmt: skip
+    terminal = make_terminal(mosquitto.port)
+    terminal.link.start()
+    assert wait_until(lambda: terminal.configs == [config])
+    saved = terminal.outbox.load_site_config()
+    assert saved is not None and decode_site_config(saved) == config
+    publisher.loop_stop()
+    publisher.disconnect()
+
+
+def test_bad_acks_and_configs_are_ignored_and_refused_acks_still_clear(
+    mosquitto: MosquittoBroker, make_terminal: Callable[..., Terminal],
+    logged_errors: ErrorLogGuard,
+) -> None:  # fmt: skip
+    terminal = make_terminal(mosquitto.port)
+    terminal.link.start()
+    assert wait_until(lambda: terminal.link.connected)
+    terminal.add(1)
+    [pending] = terminal.outbox.pending()
+    sender = _client("sender")
+    sender.connect("127.0.0.1", mosquitto.port)
+    sender.loop_start()
+    ack_topic = topics.ack_topic(WORKPLACE, "gate-1")
+    for payload in (b"not json", b'{"v": 1}'):
+        sender.publish(ack_topic, payload, qos=1).wait_for_publish(5)
+    sender.publish(topics.config_topic(WORKPLACE), b"[]", qos=1).wait_for_publish(5)
+    refused = Ack(pending.event_id, "refused", None, "bad_identifier")
+    sender.publish(ack_topic, encode_ack(refused), qos=1).wait_for_publish(5)
+    assert wait_until(lambda: terminal.outbox.depth == 0)
+    assert terminal.link.errors == 0 and terminal.configs == []
+    sender.loop_stop()
+    sender.disconnect()
+
+
+def _client(name: str) -> mqtt.Client:
+    return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
