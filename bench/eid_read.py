@@ -18,15 +18,12 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sim.belpic import BelpicCard
+from sim.pcscd import VIRTUAL_READER, CardSlot, Pcscd, machine_lock
 from terminal.drivers.eid import protocol
 from terminal.drivers.eid.protocol import ReadStats, Transmit
 from terminal.drivers.eid.session import card_session, pcsc_context
-from tests.support.pcscd import VIRTUAL_READER, CardSlot, Pcscd, machine_lock
 
 FULL_READ = (
     protocol.IDENTITY_PATH,

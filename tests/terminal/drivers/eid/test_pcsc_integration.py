@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from sim.belpic import VPCD_PORT, BankCard, BelpicCard
+from sim.pcscd import VIRTUAL_READER, CardSlot, Pcscd
 from terminal.drivers.eid import PcscCardReader
 from terminal.drivers.events import CardError, CardInserted, CardRemoved, DriverEvent, ReaderFault
-from tests.support.pcscd import VIRTUAL_READER, CardSlot, Pcscd
 from tests.terminal.drivers.eid import cards
 
 pytestmark = pytest.mark.integration
