@@ -1,0 +1,295 @@
+"""From a check-in to a presence: store the event, date it, derive the presence.
+
+One presence per person, workplace and Brussels calendar day (DOMAIN.md section 1). The
+caller runs ``record`` inside the transaction it commits before acknowledging the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, bindparam, or_, select
+
+from controller import schema
+from controller.store import Store
+from presence.clock import brussels_date
+from presence.events import CheckIn
+from presence.ids import Inss, PersonId
+
+log = logging.getLogger(__name__)
+
+OutcomeStatus = Literal["stored", "duplicate", "refused"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: OutcomeStatus
+    presence_state: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dating:
+    """The moment a check-in counts for, and the correction applied (None = none)."""
+
+    at: datetime
+    correction_s: float | None
+
+
+def person_key(person: PersonId) -> tuple[str, str]:
+    return ("inss" if isinstance(person, Inss) else "limosa", person.digits)
+
+
+def new_client_ref() -> str:
+    """The ClientPresenceRegistrationReference (<= 24 characters, DOMAIN.md section 4)."""
+    return secrets.token_hex(12)
+
+
+def date_checkin(checkin: CheckIn, received_at: datetime, skew_max_s: float) -> Dating:
+    """Trust the terminal's clock only when it says it is synchronised and is not ahead of
+    ours by more than ``skew_max_s``; otherwise date by the receive time and record the
+    correction. A synchronised clock that is behind is a late delivery (the terminal's
+    outbox replays after an outage), not a skew: its scan time stands, and the delay is kept
+    as ``received_at - scanned_at``."""
+    offset = (received_at - checkin.scanned_at).total_seconds()
+    if not checkin.clock_synced or -offset > skew_max_s:
+        return Dating(received_at, offset)
+    return Dating(checkin.scanned_at, None)
+
+
+def employer_on(conn: Connection, kind: str, person_id: str, day: date) -> str | None:
+    """The employer's enterprise number from the roster, valid on ``day``."""
+    r = schema.roster.c
+    return conn.execute(
+        select(r.company_id)
+        .where(r.person_kind == kind, r.person_id == person_id)
+        .where(or_(r.valid_from.is_(None), r.valid_from <= day))
+        .where(or_(r.valid_to.is_(None), r.valid_to >= day))
+        .order_by(r.imported_at.desc(), r.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A decoded, accepted check-in and how it arrived."""
+
+    checkin: CheckIn
+    payload: bytes
+    received_at: datetime
+
+
+PresenceKey = tuple[str, str, str, date]  # person kind, person id, workplace, day
+
+_existing_events = (
+    select(schema.events.c.event_id, schema.presences.c.state)
+    .select_from(
+        schema.events.outerjoin(
+            schema.presences, schema.events.c.presence_id == schema.presences.c.id
+        )
+    )
+    .where(schema.events.c.event_id.in_(bindparam("ids", expanding=True)))
+)
+_presences_of = select(
+    schema.presences.c.id,
+    schema.presences.c.state,
+    schema.presences.c.person_kind,
+    schema.presences.c.person_id,
+    schema.presences.c.workplace_id,
+    schema.presences.c.date,
+).where(  # every column of uq_presence, so that its index answers
+    schema.presences.c.person_kind.in_(bindparam("kinds", expanding=True)),
+    schema.presences.c.person_id.in_(bindparam("people", expanding=True)),
+    schema.presences.c.workplace_id.in_(bindparam("workplaces", expanding=True)),
+    schema.presences.c.date.in_(bindparam("days", expanding=True)),
+)
+_roster_of = (
+    select(
+        schema.roster.c.person_id,
+        schema.roster.c.company_id,
+        schema.roster.c.valid_from,
+        schema.roster.c.valid_to,
+    )
+    .where(
+        schema.roster.c.person_kind == "inss",
+        schema.roster.c.person_id.in_(bindparam("people", expanding=True)),
+    )
+    .order_by(schema.roster.c.imported_at, schema.roster.c.id)
+)
+
+
+def record(
+    store: Store,
+    conn: Connection,
+    checkin: CheckIn,
+    payload: bytes,
+    received_at: datetime,
+    skew_max_s: float,
+) -> Outcome:
+    """Store one check-in and derive its presence; idempotent on the event id."""
+    return record_many(store, conn, [Arrival(checkin, payload, received_at)], skew_max_s)[0]
+
+
+def record_many(
+    store: Store, conn: Connection, arrivals: list[Arrival], skew_max_s: float
+) -> list[Outcome]:
+    """Store a group of check-ins and derive their presences with a handful of statements
+    (whatever the group's size); outcomes in the order of ``arrivals``."""
+    if not arrivals:
+        return []
+    ids = [str(a.checkin.event_id) for a in arrivals]
+    known = {row.event_id: row.state for row in conn.execute(_existing_events, {"ids": ids})}
+    fresh: list[tuple[int, Arrival, Dating, PresenceKey]] = []
+    seen: set[str] = set()
+    for index, (arrival, event_id) in enumerate(zip(arrivals, ids, strict=True)):
+        if event_id in known or event_id in seen:
+            continue
+        seen.add(event_id)
+        dating = date_checkin(arrival.checkin, arrival.received_at, skew_max_s)
+        kind, person_id = person_key(arrival.checkin.credential.person)
+        key = (kind, person_id, str(arrival.checkin.workplace_id), brussels_date(dating.at))
+        fresh.append((index, arrival, dating, key))
+    presences = _presences(conn, [f[3] for f in fresh])
+    wanted = {
+        key: arrival
+        for _i, arrival, _d, key in fresh
+        if key not in presences and _makes_presence(arrival.checkin)
+    }
+    if wanted:
+        _create_presences(store, conn, wanted)
+        presences = _presences(conn, [f[3] for f in fresh])
+    rows = []
+    for _index, arrival, dating, key in fresh:
+        checkin = arrival.checkin
+        found = presences.get(key)
+        rows.append(
+            {
+                "event_id": str(checkin.event_id),
+                "terminal_id": checkin.terminal_id,
+                "workplace_id": str(checkin.workplace_id),
+                "seq": checkin.seq,
+                "scanned_at": checkin.scanned_at,
+                "received_at": arrival.received_at,
+                "dated_at": dating.at,
+                "clock_synced": checkin.clock_synced,
+                "clock_correction_s": dating.correction_s,
+                "person_kind": key[0],
+                "person_id": key[1],
+                "credential_kind": checkin.credential.kind,
+                "direction": checkin.direction,
+                "decision": checkin.decision,
+                "reason": checkin.reason,
+                "presence_id": found[0] if found else None,
+                "payload": arrival.payload,
+            }
+        )
+    if rows:
+        conn.execute(store.insert_ignore(schema.events), rows)
+    outcomes: list[Outcome] = []
+    fresh_by_index = {f[0]: f for f in fresh}
+    for index, event_id in enumerate(ids):
+        item = fresh_by_index.get(index)
+        if item is None:
+            state = known.get(event_id)
+            if event_id not in known:  # repeated inside this group
+                state = next(
+                    (o.presence_state for i, o in enumerate(outcomes) if ids[i] == event_id), None
+                )
+            outcomes.append(Outcome("duplicate", state))
+        else:
+            found = presences.get(item[3])
+            outcomes.append(Outcome("stored", found[1] if found else None))
+    return outcomes
+
+
+def _makes_presence(checkin: CheckIn) -> bool:
+    """An admitted entry makes a presence; exits and refusals are kept as evidence only."""
+    return checkin.decision == "admitted" and checkin.direction == "in"
+
+
+def _presences(conn: Connection, keys: list[PresenceKey]) -> dict[PresenceKey, tuple[int, str]]:
+    if not keys:
+        return {}
+    wanted = set(keys)
+    params = {
+        "kinds": sorted({k[0] for k in keys}),
+        "people": sorted({k[1] for k in keys}),
+        "workplaces": sorted({k[2] for k in keys}),
+        "days": sorted({k[3] for k in keys}),
+    }
+    found: dict[PresenceKey, tuple[int, str]] = {}
+    for row in conn.execute(_presences_of, params):
+        key = (row.person_kind, row.person_id, row.workplace_id, row.date)
+        if key in wanted:
+            found[key] = (int(row.id), str(row.state))
+    return found
+
+
+def _create_presences(store: Store, conn: Connection, wanted: dict[PresenceKey, Arrival]) -> None:
+    people = sorted({k[1] for k in wanted if k[0] == "inss"})
+    roster = conn.execute(_roster_of, {"people": people}).all() if people else []
+    rows = []
+    for key, arrival in wanted.items():
+        kind, person_id, workplace, day = key
+        company = None
+        if kind == "inss":
+            for entry in roster:  # ordered by import: the last valid one wins
+                if entry.person_id == person_id and _valid(entry, day):
+                    company = entry.company_id
+        state = schema.NEEDS_EMPLOYER if kind == "inss" and company is None else schema.PENDING
+        if state == schema.NEEDS_EMPLOYER:
+            log.warning(
+                "event %s: person not on the roster, presence needs an employer",
+                arrival.checkin.event_id,
+            )
+        rows.append(
+            {
+                "client_ref": new_client_ref(),
+                "person_kind": kind,
+                "person_id": person_id,
+                "workplace_id": workplace,
+                "date": day,
+                "company_id": company,
+                "state": state,
+                "source": "checkin",
+                "first_event_id": str(arrival.checkin.event_id),
+                "created_at": arrival.received_at,
+                "updated_at": arrival.received_at,
+                "attempts": 0,
+            }
+        )
+    conn.execute(store.insert_ignore(schema.presences), rows)
+
+
+def _valid(entry: Any, day: date) -> bool:
+    return (entry.valid_from is None or entry.valid_from <= day) and (
+        entry.valid_to is None or entry.valid_to >= day
+    )
+
+
+def quarantine(
+    conn: Connection,
+    *,
+    topic: str,
+    terminal_id: str | None,
+    event_id: str | None,
+    reason: str,
+    detail: str,
+    payload: bytes,
+    received_at: datetime,
+) -> None:
+    conn.execute(
+        schema.quarantine.insert().values(
+            received_at=received_at,
+            topic=topic[:256],
+            terminal_id=terminal_id[:64] if terminal_id else None,
+            event_id=event_id,
+            reason=reason,
+            detail=detail[:2000],
+            payload=payload,
+        )
+    )

@@ -1,0 +1,216 @@
+"""``controller.toml``, parsed once at start-up into frozen dataclasses.
+
+Unknown sections and keys are rejected; every error names the file, the section and the key.
+Relative file paths are relative to the config file's directory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from controller.errors import ConfigError
+from presence.ids import InvalidIdentifier, parse_company_id, parse_workplace_id
+from presence.messages import UNKNOWN_PERSON_POLICIES
+
+CONFIG_VERSION = 1
+DEFAULT_PATH = "/etc/sitegate/controller.toml"
+DEFAULT_DATABASE_URL = "sqlite:////var/lib/sitegate/controller.db"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSection:
+    workplace_id: str
+    company_id: str = ""
+    name: str = ""
+    terminals_file: str = "terminals.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSection:
+    host: str = "127.0.0.1"
+    port: int = 8883
+    tls: bool = True
+    ca_file: str = "ca.pem"
+    cert_file: str = "controller.pem"
+    key_file: str = "controller.key"
+    client_id: str = "sitegate-controller"
+    session_expiry_s: int = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSection:
+    url: str = DEFAULT_DATABASE_URL
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySection:
+    endpoint: str = "https://services-sim.socialsecurity.be/PresenceRegistration/v1"
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+    sign: bool = False
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class TimingSection:
+    relay_interval_s: float = 2.0
+    retry_base_s: float = 1.0
+    retry_max_s: float = 300.0
+    poll_interval_s: float = 60.0
+    clock_skew_max_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySection:
+    unknown_person: str = "refuse"
+    cooldown_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    path: Path
+    site: SiteSection
+    broker: BrokerSection
+    database: DatabaseSection
+    registry: RegistrySection
+    timing: TimingSection
+    policy: PolicySection
+    config_version: int = CONFIG_VERSION
+
+    @property
+    def terminals_path(self) -> Path:
+        return self.site_path(self.site.terminals_file)
+
+    def site_path(self, name: str) -> Path:
+        """A file named in the config, resolved against the config file's directory."""
+        return self.path.parent / name
+
+
+_SECTIONS: dict[str, type] = {
+    "site": SiteSection,
+    "broker": BrokerSection,
+    "database": DatabaseSection,
+    "registry": RegistrySection,
+    "timing": TimingSection,
+    "policy": PolicySection,
+}
+_POSITIVE = {
+    ("broker", "port"),
+    ("broker", "session_expiry_s"),
+    ("registry", "connect_timeout_s"),
+    ("registry", "read_timeout_s"),
+    ("timing", "relay_interval_s"),
+    ("timing", "retry_base_s"),
+    ("timing", "retry_max_s"),
+    ("timing", "poll_interval_s"),
+    ("timing", "clock_skew_max_s"),
+}
+T = TypeVar("T")
+
+
+def load(path: str | Path) -> ControllerConfig:
+    """Read and validate ``path``; raises ``ConfigError`` and nothing else."""
+    file = Path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError("unreadable", f"{file}: cannot read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError("syntax", f"{file}: not valid TOML ({exc})") from None
+    return parse(raw, file)
+
+
+def parse(raw: dict[str, Any], file: Path) -> ControllerConfig:
+    where = str(file)
+    version = raw.get("config_version")
+    if version is None:
+        raise ConfigError("missing", f"{where}: key 'config_version' is missing")
+    if type(version) is not int or version != CONFIG_VERSION:
+        raise ConfigError(
+            "version", f"{where}: config_version {version!r} unsupported (expected 1)"
+        )
+    for name, value in raw.items():
+        if name == "config_version":
+            continue
+        if name not in _SECTIONS:
+            raise ConfigError("unknown_section", f"{where}: unknown section [{name}]")
+        if not isinstance(value, dict):
+            raise ConfigError("wrong_type", f"{where}: [{name}] must be a table")
+    sections: dict[str, Any] = {
+        name: _section(where, name, cls, raw.get(name, {})) for name, cls in _SECTIONS.items()
+    }
+    config = ControllerConfig(path=file.resolve(), **sections)
+    _check(where, config)
+    return config
+
+
+def _section(where: str, name: str, cls: type[T], values: dict[str, Any]) -> T:
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    for key in values:
+        if key not in known:
+            raise ConfigError("unknown_key", f"{where}: [{name}] unknown key '{key}'")
+    kwargs: dict[str, Any] = {}
+    for key, spec in known.items():
+        if key not in values:
+            if spec.default is MISSING:  # no default: required
+                raise ConfigError("missing", f"{where}: [{name}] key '{key}' is missing")
+            continue
+        kwargs[key] = _typed(where, name, key, values[key], spec.type)
+    return cls(**kwargs)
+
+
+def _typed(where: str, section: str, key: str, value: Any, kind: Any) -> Any:
+    expected = {"str": str, "int": int, "float": float, "bool": bool}[str(kind)]
+    ok = type(value) is expected or (expected is float and type(value) is int)
+    if not ok:
+        raise ConfigError(
+            "wrong_type", f"{where}: [{section}] key '{key}' must be {expected.__name__}"
+        )
+    if (section, key) in _POSITIVE and value <= 0:
+        raise ConfigError("range", f"{where}: [{section}] key '{key}' must be positive")
+    return float(value) if expected is float else value
+
+
+def _check(where: str, config: ControllerConfig) -> None:
+    def fail(section: str, key: str, why: str) -> ConfigError:
+        return ConfigError("bad_value", f"{where}: [{section}] key '{key}' {why}")
+
+    try:
+        parse_workplace_id(config.site.workplace_id)
+    except InvalidIdentifier as exc:
+        raise fail("site", "workplace_id", str(exc)) from None
+    if config.site.workplace_id != config.site.workplace_id.strip().upper():
+        raise fail("site", "workplace_id", "must be upper-case letters and digits")
+    if config.site.company_id:
+        try:
+            parse_company_id(config.site.company_id)
+        except InvalidIdentifier as exc:
+            raise fail("site", "company_id", str(exc)) from None
+    if not 0 < config.broker.port < 65536:
+        raise fail("broker", "port", "must be 1-65535")
+    if not config.broker.client_id:
+        raise fail("broker", "client_id", "must not be empty")
+    if not config.database.url.startswith(("sqlite:", "postgresql")):
+        raise fail("database", "url", "must be a sqlite:// or postgresql:// SQLAlchemy URL")
+    if not config.registry.endpoint.startswith(("http://", "https://")):
+        raise fail("registry", "endpoint", "must be an http(s) URL")
+    if bool(config.registry.cert_file) != bool(config.registry.key_file):
+        raise fail("registry", "key_file", "cert_file and key_file go together")
+    if config.registry.sign and not config.registry.cert_file:
+        raise fail("registry", "sign", "needs cert_file and key_file")
+    if config.timing.retry_max_s < config.timing.retry_base_s:
+        raise fail("timing", "retry_max_s", "must not be below retry_base_s")
+    if config.policy.unknown_person not in UNKNOWN_PERSON_POLICIES:
+        raise fail("policy", "unknown_person", f"must be one of {UNKNOWN_PERSON_POLICIES}")
+    if config.policy.cooldown_s < 0:
+        raise fail("policy", "cooldown_s", "must not be negative")
+
+
+def resolve(config: ControllerConfig, name: str) -> str:
+    """A path key's value made absolute ("" stays "": not configured)."""
+    return str(config.site_path(name)) if name else ""

@@ -1,0 +1,425 @@
+"""MQTT ingest: check-ins and terminal statuses in, stored durably, then acknowledged.
+
+One thread owns the paho client and drives its network loop itself (no ``loop_start``):
+it reads what the broker has, a few milliseconds' worth, handles the whole group in one
+transaction, commits, and only then sends each PUBACK (``client.ack``) and the end-to-end
+ack on the terminal's ack topic. Keeping network and database work in one thread avoids
+handing every message and every ack across threads. A message whose commit failed is never
+acknowledged: it is retried, and after a crash the broker redelivers it from our persistent
+session (``clean_start=False``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import paho.mqtt.client as mqtt
+from sqlalchemy import Connection
+
+from controller import checkins, schema, siteconfig
+from controller.checkins import Arrival
+from controller.config import ControllerConfig
+from controller.errors import StoreError
+from controller.mqtt import RECONNECT_MAX_S, RECONNECT_MIN_S, connect, make_client, set_nodelay
+from controller.store import Store
+from controller.terminals import TerminalRegistry
+from presence import topics
+from presence.clock import Clock, SystemClock, brussels_date
+from presence.events import BadEvent, decode
+from presence.messages import Ack, BadMessage, decode_status, encode_ack, encode_site_config
+
+log = logging.getLogger(__name__)
+
+GROUP_COMMIT_S = 0.004  # how long the writer waits to fill a group after its first message
+GROUP_MAX = 1000
+STORE_RETRY_S = 1.0  # pause before retrying a group the database refused
+HOUSEKEEPING_S = 1.0  # terminals file and site config checks
+IDLE_WAIT_S = 0.2
+
+
+@dataclass(slots=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received_at: datetime
+    generation: int = 0
+
+
+@dataclass(slots=True)
+class Handled:
+    message: Incoming
+    ack_terminal: str | None = None
+    ack: Ack | None = None
+    committed: bool = True
+
+
+@dataclass(slots=True)
+class Counters:
+    stored: int = 0
+    duplicate: int = 0
+    refused: int = 0
+    statuses: int = 0
+    store_failures: int = 0
+    callback_errors: int = 0
+
+
+class Ingest:
+    """Subscribes to this site's check-in and status topics and stores what arrives."""
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        store: Store,
+        terminals: TerminalRegistry,
+        clock: Clock | None = None,
+        on_presence: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.terminals = terminals
+        self.clock = clock or SystemClock()
+        self.on_presence = on_presence
+        self.workplace = config.site.workplace_id
+        self.counters = Counters()
+        self.subscribed = threading.Event()
+        self._inbox: list[Incoming] = []
+        self._generation = 0  # connection counter: a mid is only valid on its connection
+        self._reconnect_delay = float(RECONNECT_MIN_S)
+        self._stop = threading.Event()
+        self._publish_config = threading.Event()
+        self._published_stamp: siteconfig.Stamp | None = None
+        self._client = make_client(config)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+        self._writer = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._next_housekeeping = 0.0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.terminals.reload_if_changed()
+        self._writer.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._writer.is_alive():
+            self._writer.join(timeout=10)
+
+    @property
+    def alive(self) -> bool:
+        return self._writer.is_alive()
+
+    # --- paho callbacks (called from our own loop): never raise ------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object = None
+    ) -> None:
+        try:
+            if getattr(reason, "is_failure", False):
+                log.warning("broker refused the connection: %s", reason)
+                return
+            set_nodelay(client)
+            client.subscribe(
+                [
+                    (topics.subscription(self.workplace, "checkin"), 1),
+                    (topics.subscription(self.workplace, "status"), 1),
+                ]
+            )
+            self._publish_config.set()
+            log.info(
+                "connected to the broker %s:%s", self.config.broker.host, self.config.broker.port
+            )
+        except Exception:
+            self.counters.callback_errors += 1
+            log.exception("on_connect failed")
+
+    def _on_disconnect(
+        self, _c: object, _u: object, _f: object, reason: object, _p: object = None
+    ) -> None:
+        self.subscribed.clear()
+        if not self._stop.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_subscribe(
+        self, _c: object, _u: object, _mid: object, reasons: object, _p: object = None
+    ) -> None:
+        self.subscribed.set()
+
+    def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            self._inbox.append(
+                Incoming(
+                    message.topic,
+                    bytes(message.payload),
+                    message.mid,
+                    message.qos,
+                    self.clock.now(),
+                    self._generation,
+                )
+            )
+        except Exception:
+            self.counters.callback_errors += 1
+            log.exception("on_message failed")
+
+    # --- the ingest thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not self._connected() and not self._connect():
+                        continue
+                    self._housekeeping()
+                    group = self._take_group()
+                    if group:
+                        self._process(group)
+                except Exception:
+                    self.counters.callback_errors += 1
+                    log.exception("ingest loop failed; retrying")
+                    self._stop.wait(STORE_RETRY_S)
+        finally:
+            if self._client.is_connected():
+                self._client.disconnect()
+                self._client.loop(timeout=0.1)
+
+    def _connected(self) -> bool:
+        return self._client.socket() is not None
+
+    def _connect(self) -> bool:
+        """(Re)connect with clean_start=False; backs off between failures."""
+        try:
+            if self._generation == 0:
+                connect(self._client, self.config)
+            else:
+                self._client.reconnect()
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            log.warning(
+                "broker %s:%s unreachable (%s); retrying in %.0f s",
+                self.config.broker.host,
+                self.config.broker.port,
+                exc,
+                self._reconnect_delay,
+            )
+            self._stop.wait(self._reconnect_delay)
+            self._reconnect_delay = min(self._reconnect_delay * 2, RECONNECT_MAX_S)
+            return False
+        self._generation += 1
+        self._inbox.clear()  # not acknowledged: the broker sends them again on this session
+        self._reconnect_delay = float(RECONNECT_MIN_S)
+        return True
+
+    def _pump(self, timeout: float) -> None:
+        """One turn of paho's loop: read, write, keep-alive. A lost connection drops what
+        was read but not yet committed (it was not acknowledged either)."""
+        rc = self._client.loop(timeout=timeout)
+        if rc != mqtt.MQTT_ERR_SUCCESS and not self._connected():
+            self._inbox.clear()
+
+    def _take_group(self) -> list[Incoming]:
+        self._pump(IDLE_WAIT_S)
+        if not self._inbox:
+            return []
+        deadline = time.monotonic() + GROUP_COMMIT_S
+        while len(self._inbox) < GROUP_MAX and self._connected():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            before = len(self._inbox)
+            self._pump(remaining)
+            if len(self._inbox) == before and time.monotonic() >= deadline:
+                break
+        group, self._inbox = self._inbox, []
+        return group
+
+    def _process(self, group: list[Incoming]) -> None:
+        try:
+            with self.store.transaction() as conn:
+                handled = self._handle_group(conn, group)
+        except StoreError as exc:
+            self.counters.store_failures += 1
+            log.warning(
+                "database refused a group of %d messages (%s); retrying one by one",
+                len(group),
+                exc,
+            )
+            handled = [self._one_by_one(message) for message in group]
+        self._acknowledge(handled)
+
+    def _one_by_one(self, message: Incoming) -> Handled:
+        while not self._stop.is_set():
+            try:
+                with self.store.transaction() as conn:
+                    return self._handle_group(conn, [message])[0]
+            except StoreError as exc:
+                self.counters.store_failures += 1
+                log.error("cannot store message from %s: %s; retrying", message.topic, exc)
+                self._stop.wait(STORE_RETRY_S)
+        return Handled(message, committed=False)  # stopping: the broker will redeliver
+
+    def _handle_group(self, conn: Connection, group: list[Incoming]) -> list[Handled]:
+        """Refusals and statuses one by one; accepted check-ins together."""
+        results: list[Handled | Arrival] = [self._handle(conn, message) for message in group]
+        arrivals = [r for r in results if isinstance(r, Arrival)]
+        outcomes = iter(
+            checkins.record_many(self.store, conn, arrivals, self.config.timing.clock_skew_max_s)
+        )
+        handled: list[Handled] = []
+        for message, result in zip(group, results, strict=True):
+            if isinstance(result, Handled):
+                handled.append(result)
+                continue
+            outcome = next(outcomes)
+            if outcome.status == "duplicate":
+                self.counters.duplicate += 1
+            else:
+                self.counters.stored += 1
+            ack = Ack(result.checkin.event_id, outcome.status, outcome.presence_state)
+            handled.append(Handled(message, result.checkin.terminal_id, ack))
+        return handled
+
+    def _acknowledge(self, handled: list[Handled]) -> None:
+        """After the commit: PUBACK each message, then the end-to-end ack."""
+        presence_made = False
+        for item in handled:
+            if not item.committed or item.message.generation != self._generation:
+                continue  # the broker redelivers it on the new connection
+            self._client.ack(item.message.mid, item.message.qos)
+            if item.ack is not None and item.ack_terminal is not None:
+                presence_made = presence_made or item.ack.presence_state == schema.PENDING
+                self._client.publish(
+                    topics.ack_topic(self.workplace, item.ack_terminal), encode_ack(item.ack), qos=1
+                )
+        if presence_made and self.on_presence is not None:
+            self.on_presence()
+
+    # --- one message, inside the group's transaction --------------------------------------
+
+    def _handle(self, conn: Connection, message: Incoming) -> Handled | Arrival:
+        try:
+            topic = topics.parse_topic(message.topic)
+        except topics.BadTopic as exc:
+            return self._refuse(conn, message, None, None, "bad_topic", str(exc))
+        if topic.workplace != self.workplace or topic.terminal is None:
+            return self._refuse(conn, message, None, None, "wrong_workplace", "not this site")
+        if topic.kind == "status":
+            self._status(conn, message, topic.terminal)
+            return Handled(message)
+        return self._checkin(conn, message, topic.terminal)
+
+    def _checkin(self, conn: Connection, message: Incoming, terminal: str) -> Handled | Arrival:
+        try:
+            checkin = decode(message.payload)
+        except BadEvent as exc:
+            event_id = _best_effort_event_id(message.payload)
+            detail = f"{exc.code}: {exc}"
+            return self._refuse(conn, message, terminal, event_id, "bad_payload", detail)
+        event_id = checkin.event_id
+        if checkin.terminal_id != terminal:
+            detail = "payload terminal_id differs from the topic's terminal"
+            return self._refuse(conn, message, terminal, event_id, "terminal_mismatch", detail)
+        refusal = self.terminals.check(terminal)
+        if refusal is not None:
+            detail = f"terminal {terminal} may not publish here"
+            return self._refuse(conn, message, terminal, event_id, refusal, detail)
+        if str(checkin.workplace_id) != self.workplace:
+            detail = "payload workplace_id is not this site's"
+            return self._refuse(conn, message, terminal, event_id, "wrong_workplace", detail)
+        return Arrival(checkin, message.payload, message.received_at)
+
+    def _refuse(
+        self,
+        conn: Connection,
+        message: Incoming,
+        terminal: str | None,
+        event_id: uuid.UUID | None,
+        reason: str,
+        detail: str,
+    ) -> Handled:
+        checkins.quarantine(
+            conn,
+            topic=message.topic,
+            terminal_id=terminal,
+            event_id=str(event_id) if event_id else None,
+            reason=reason,
+            detail=detail,
+            payload=message.payload,
+            received_at=message.received_at,
+        )
+        self.counters.refused += 1
+        log.warning("quarantined a message on %s: %s (%s)", message.topic, reason, detail[:200])
+        if event_id is None or terminal is None:
+            return Handled(message)
+        return Handled(message, terminal, Ack(event_id, "refused", None, reason))
+
+    def _status(self, conn: Connection, message: Incoming, terminal: str) -> None:
+        if not message.payload:
+            return  # a cleared retained status
+        try:
+            status = decode_status(message.payload)
+        except BadMessage as exc:
+            log.warning("terminal %s sent an unreadable status: %s", terminal, exc.code)
+            return
+        self.counters.statuses += 1
+        t = schema.terminals.c
+        conn.execute(
+            schema.terminals.update()
+            .where(t.terminal_id == terminal)
+            .values(
+                last_state=status.state,
+                last_status_at=status.at or message.received_at,
+                last_seen_at=message.received_at,
+                outbox_depth=status.outbox_depth,
+                outbox_alarm=status.outbox_alarm,
+                clock_synced=status.clock_synced,
+                software_version=(status.software_version or "")[:64] or None,
+            )
+        )
+
+    # --- site config and terminals file -----------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now < self._next_housekeeping and not self._publish_config.is_set():
+            return
+        self._next_housekeeping = now + HOUSEKEEPING_S
+        self.terminals.reload_if_changed()
+        if not self._client.is_connected():
+            return
+        today = brussels_date(self.clock.now())
+        stamp = siteconfig.current_stamp(self.store, today)
+        if stamp != self._published_stamp or self._publish_config.is_set():
+            self._publish_config.clear()
+            site_config, stamp = siteconfig.build(self.store, self.config, today)
+            self._client.publish(
+                topics.config_topic(self.workplace),
+                encode_site_config(site_config),
+                qos=1,
+                retain=True,
+            )
+            self._published_stamp = stamp
+            log.info(
+                "site config version %s published (%d people on the allowlist)",
+                site_config.version,
+                len(site_config.allowlist),
+            )
+
+
+def _best_effort_event_id(payload: bytes) -> uuid.UUID | None:
+    """The event id of an unusable payload, when one can be read: lets the terminal drop it."""
+    try:
+        body = json.loads(payload)
+        return uuid.UUID(body["event_id"]) if isinstance(body, dict) else None
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None

@@ -1,0 +1,139 @@
+"""Site-manager actions that change things: cancel a registration, pre-register a crew."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Protocol
+
+from sqlalchemy import or_, select
+
+from controller import schema
+from controller.checkins import new_client_ref
+from controller.errors import ControllerError
+from controller.roster import RosterRow
+from controller.store import Store
+from presence.clock import brussels_date
+from registry.errors import RegistryError
+from registry.wire import CancelResult
+
+log = logging.getLogger(__name__)
+
+CANCEL_REASONS = ("HOLIDAY", "DISEASE", "PLANNING", "C32A")
+
+
+class Canceller(Protocol):
+    def cancel(self, items: list[tuple[str, str]]) -> list[CancelResult]: ...
+
+
+def cancel(store: Store, registry: Canceller, receipt: str, reason: str) -> CancelResult:
+    """Cancel one of our registrations at NSSO, then record it."""
+    if reason not in CANCEL_REASONS:
+        raise ControllerError("bad_reason", f"reason must be one of {', '.join(CANCEL_REASONS)}")
+    p = schema.presences.c
+    with store.transaction() as conn:
+        row = conn.execute(select(p.id, p.state).where(p.receipt_id == receipt)).first()
+    if row is None:
+        raise ControllerError("not_found", f"no presence of this site has receipt {receipt}")
+    if row.state == schema.CANCELLED:
+        raise ControllerError("already_cancelled", f"receipt {receipt} is already cancelled")
+    try:
+        (result,) = registry.cancel([(receipt, reason)])
+    except RegistryError as exc:
+        raise ControllerError("registry", f"registry did not cancel: {exc.code}: {exc}") from exc
+    if result.errors:
+        codes = ", ".join(f"{e.code} ({e.description})" for e in result.errors)
+        raise ControllerError("cancel_refused", f"registry refused the cancellation: {codes}")
+    with store.transaction() as conn:
+        conn.execute(
+            schema.presences.update()
+            .where(p.id == row.id)
+            .values(
+                state=schema.CANCELLED,
+                registry_status=result.status,
+                last_error=f"cancelled: {reason}",
+                updated_at=store.clock.now(),
+            )
+        )
+    log.info("presence %s cancelled (%s)", row.id, reason)
+    return result
+
+
+def parse_day(text: str, today: date) -> date:
+    """``today``, ``tomorrow`` or YYYY-MM-DD."""
+    words = {"today": today, "tomorrow": today + timedelta(days=1)}
+    if text in words:
+        return words[text]
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ControllerError(
+            "bad_date", f"{text!r} is not today, tomorrow or YYYY-MM-DD"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Preregistered:
+    created: int
+    existing: int
+    skipped: list[str]
+
+
+def crew_from_roster(store: Store, day: date) -> list[RosterRow]:
+    r = schema.roster.c
+    with store.transaction() as conn:
+        rows = conn.execute(
+            select(r.person_kind, r.person_id, r.company_id, r.valid_from, r.valid_to)
+            .where(or_(r.valid_from.is_(None), r.valid_from <= day))
+            .where(or_(r.valid_to.is_(None), r.valid_to >= day))
+            .order_by(r.imported_at.desc(), r.id.desc())
+        ).all()
+    return [
+        RosterRow(x.person_kind, x.person_id, x.company_id, x.valid_from, x.valid_to) for x in rows
+    ]
+
+
+def preregister(
+    store: Store, workplace: str, day: date, crew: Iterable[RosterRow]
+) -> Preregistered:
+    """Planned presences for ``day`` (NSSO accepts today or tomorrow only)."""
+    today = brussels_date(store.clock.now())
+    if day not in (today, today + timedelta(days=1)):
+        raise ControllerError("bad_date", "NSSO registers today or tomorrow only")
+    created = existing = 0
+    skipped: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    now = store.clock.now()
+    with store.transaction() as conn:
+        for row in crew:
+            key = (row.person_kind, row.person_id)
+            if key in seen:
+                continue
+            seen.add(key)
+            if row.person_kind == "inss" and not row.company_id:
+                skipped.append(f"{row.person_id[:6]}...: no employer")
+                continue
+            inserted = conn.execute(
+                store.insert_ignore(schema.presences)
+                .values(
+                    client_ref=new_client_ref(),
+                    person_kind=row.person_kind,
+                    person_id=row.person_id,
+                    workplace_id=workplace,
+                    date=day,
+                    company_id=row.company_id or None,
+                    state=schema.PENDING,
+                    source="preregister",
+                    created_at=now,
+                    updated_at=now,
+                    attempts=0,
+                )
+                .returning(schema.presences.c.id)
+            ).scalar_one_or_none()
+            if inserted is not None:
+                created += 1
+            else:
+                existing += 1
+    return Preregistered(created, existing, skipped)

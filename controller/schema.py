@@ -1,0 +1,200 @@
+"""The controller's tables: one schema for SQLite and PostgreSQL (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = 1
+
+# Presence states (issue 4). ``sent``: claimed by a relay batch whose answer is not stored yet.
+PENDING = "pending"
+NEEDS_EMPLOYER = "needs_employer"
+SENT = "sent"
+REGISTERED = "registered"
+VALIDATED = "validated"
+FAILED_REMARKS = "failed_remarks"
+REJECTED = "rejected"
+MISSED = "missed"
+CANCELLED = "cancelled"
+STATES = (
+    PENDING,
+    NEEDS_EMPLOYER,
+    SENT,
+    REGISTERED,
+    VALIDATED,
+    FAILED_REMARKS,
+    REJECTED,
+    MISSED,
+    CANCELLED,
+)
+ANOMALY_STATES = (NEEDS_EMPLOYER, REJECTED, FAILED_REMARKS, MISSED)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python; naive UTC in SQLite, timestamptz in PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrement needs INTEGER
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", UtcDateTime, nullable=False),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+batches = Table(
+    "registry_batches",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("owner", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # sending | done | in_doubt | resolved
+    Column("item_count", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("error", Text),
+    Index("ix_batches_state", "state"),
+)
+
+presences = Table(
+    "presences",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("client_ref", String(24), nullable=False, unique=True),
+    Column("person_kind", String(8), nullable=False),  # inss | limosa
+    Column("person_id", String(20), nullable=False),
+    Column("workplace_id", String(13), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("company_id", String(10)),
+    Column("state", String(16), nullable=False),
+    Column("source", String(16), nullable=False),  # checkin | preregister
+    Column("first_event_id", String(36)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("batch_id", ForeignKey("registry_batches.id")),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("receipt_id", String(64)),
+    Column("registry_status", String(40)),
+    Column("remarks", Text),  # JSON list of NSSO remark strings / error codes
+    Column("registered_at", UtcDateTime),
+    Column("polled_at", UtcDateTime),
+    UniqueConstraint("person_kind", "person_id", "workplace_id", "date", name="uq_presence"),
+    Index("ix_presences_state_date", "state", "date"),
+    Index("ix_presences_receipt", "receipt_id"),
+)
+
+events = Table(
+    "checkin_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("terminal_id", String(64), nullable=False),
+    Column("workplace_id", String(13), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("scanned_at", UtcDateTime, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("dated_at", UtcDateTime, nullable=False),  # the moment the presence is dated by
+    Column("clock_synced", Boolean, nullable=False),
+    Column("clock_correction_s", Float),  # received - scanned when the receive time was used
+    Column("person_kind", String(8), nullable=False),
+    Column("person_id", String(20), nullable=False),
+    Column("credential_kind", String(16), nullable=False),
+    Column("direction", String(3), nullable=False),
+    Column("decision", String(8), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("presence_id", ForeignKey("presences.id")),
+    Column("payload", LargeBinary, nullable=False),
+    Index("ix_events_person_dated", "person_kind", "person_id", "dated_at"),
+)
+
+roster = Table(
+    "roster",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person_kind", String(8), nullable=False),
+    Column("person_id", String(20), nullable=False),
+    Column("company_id", String(10), nullable=False),
+    Column("valid_from", Date),
+    Column("valid_to", Date),
+    Column("source", String(200), nullable=False),
+    Column("imported_at", UtcDateTime, nullable=False),
+    UniqueConstraint("person_kind", "person_id", "company_id", name="uq_roster"),
+)
+
+terminals = Table(
+    "terminals",
+    metadata,
+    Column("terminal_id", String(64), primary_key=True),
+    Column("direction", String(3), nullable=False),
+    Column("cert_serial", String(80), nullable=False),
+    Column("revoked", Boolean, nullable=False),
+    Column("last_state", String(8)),
+    Column("last_status_at", UtcDateTime),
+    Column("last_seen_at", UtcDateTime),
+    Column("outbox_depth", Integer),
+    Column("outbox_alarm", Boolean),
+    Column("clock_synced", Boolean),
+    Column("software_version", String(64)),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("topic", String(256), nullable=False),
+    Column("terminal_id", String(64)),
+    Column("event_id", String(36)),
+    Column("reason", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+)

@@ -1,0 +1,110 @@
+"""``sitegate-controller run``: ingest and relay side by side, under systemd or not."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from controller.config import ControllerConfig
+from controller.ingest import Ingest
+from controller.relay import Registry, Relay
+from controller.sdnotify import Notifier
+from controller.store import Store
+from controller.terminals import TerminalRegistry
+from presence.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 30.0
+SUPERVISE_INTERVAL_S = 1.0
+READY_POLL_S = 0.05
+
+
+class Controller:
+    """The running site controller: one ingest, one relay, one database."""
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        store: Store,
+        clock: Clock | None = None,
+        registry_factory: Callable[[], Registry] | None = None,
+        with_relay: bool = True,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.stopping = threading.Event()
+        self.wake_relay = threading.Event()
+        self.terminals = TerminalRegistry(config.terminals_path, store)
+        self.ingest = Ingest(config, store, self.terminals, self.clock, self.wake_relay.set)
+        self.relay = Relay(config, store, registry_factory, self.clock)
+        self._relay_thread = threading.Thread(
+            target=self.relay.run,
+            args=(self.stopping, self.wake_relay),
+            name="relay",
+            daemon=True,
+        )
+
+        self.with_relay = with_relay
+
+    def start(self) -> None:
+        self.ingest.start()
+        if self.with_relay:
+            self._relay_thread.start()
+
+    @property
+    def healthy(self) -> bool:
+        return self.ingest.alive and (self._relay_thread.is_alive() or not self.with_relay)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake_relay.set()
+        self.ingest.stop()
+        if self._relay_thread.is_alive():
+            self._relay_thread.join(timeout=30)
+        self.relay.close()
+
+
+def run(config: ControllerConfig, store: Store, notifier: Notifier | None = None) -> int:
+    """Run until SIGTERM/SIGINT; tells systemd when ready and pings its watchdog."""
+    notifier = notifier or Notifier()
+    controller = Controller(config, store)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    controller.start()
+    watchdog = notifier.watchdog_interval_s()
+    tick = min(SUPERVISE_INTERVAL_S, watchdog) if watchdog else SUPERVISE_INTERVAL_S
+    ready = False
+    started = time.monotonic()
+    next_ping = 0.0
+    try:
+        while not stop.wait(tick if ready else READY_POLL_S):
+            if not ready and (
+                controller.ingest.subscribed.is_set()
+                or time.monotonic() - started > READY_TIMEOUT_S
+            ):
+                ready = True
+                notifier.ready(f"site {config.site.workplace_id}")
+                log.info("controller ready for site %s", config.site.workplace_id)
+            if not controller.healthy:
+                log.error("a controller thread died: exiting so that systemd restarts us")
+                return 1
+            if watchdog and time.monotonic() >= next_ping:
+                notifier.watchdog()
+                next_ping = time.monotonic() + watchdog
+    finally:
+        notifier.stopping()
+        controller.stop()
+        store.close()
+    return 0

@@ -1,0 +1,138 @@
+"""The controller's database: engine set-up, schema creation and small shared helpers.
+
+SQLite (the default) runs in WAL mode with ``synchronous=FULL``: a check-in is PUBACKed only
+after its commit, so that commit must survive a power cut, not only a process crash (NORMAL
+would keep the database consistent but could lose the last acknowledged transactions).
+Every SQLite transaction starts with ``BEGIN IMMEDIATE``: the write lock is taken up front,
+so two writers (ingest and relay threads, or a command) wait on the busy timeout instead of
+failing on a lock upgrade. PostgreSQL uses its defaults (READ COMMITTED, durable commits).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from controller import schema
+from controller.errors import StoreError
+from presence.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SCHEMA_LOCK_KEY = 0x5174_6761  # pg_advisory_xact_lock key serialising schema creation
+
+
+class Store:
+    """One database: a SQLAlchemy engine plus the dialect-specific bits the queries need."""
+
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock = clock or SystemClock()
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A transaction; commits on success. Database failures become ``StoreError``."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError("unavailable", f"database error: {type(exc).__name__}") from exc
+
+    def insert_ignore(self, table: Table) -> Any:
+        """``INSERT .. ON CONFLICT DO NOTHING`` in this database's dialect."""
+        if self.is_postgresql:
+            return pg_insert(table).on_conflict_do_nothing()
+        return sqlite_insert(table).on_conflict_do_nothing()
+
+    def get_meta(self, conn: Connection, key: str) -> str | None:
+        return conn.execute(
+            select(schema.meta.c.value).where(schema.meta.c.key == key)
+        ).scalar_one_or_none()
+
+    def set_meta(self, conn: Connection, key: str, value: str) -> None:
+        updated = conn.execute(
+            schema.meta.update().where(schema.meta.c.key == key).values(value=value)
+        ).rowcount
+        if not updated:
+            conn.execute(self.insert_ignore(schema.meta).values(key=key, value=value))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, clock: Clock | None = None) -> Store:
+    """Connect to ``url`` and create the schema on first use."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError("bad_url", f"database url is not valid: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(url, parsed.database)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+    store = Store(engine, clock)
+    try:
+        _create_schema(store)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(
+            "unavailable", f"cannot open the database: {exc.__class__.__name__}"
+        ) from exc
+    return store
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _create_schema(store: Store) -> None:
+    with store.engine.begin() as conn:
+        if store.is_postgresql:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+        schema.metadata.create_all(conn)
+        found = conn.execute(select(schema.schema_version.c.version)).scalars().all()
+        if not found:
+            conn.execute(
+                schema.schema_version.insert().values(
+                    version=schema.SCHEMA_VERSION, applied_at=store.clock.now()
+                )
+            )
+            log.info("database schema version %s created", schema.SCHEMA_VERSION)
+        elif max(found) > schema.SCHEMA_VERSION:
+            raise StoreError(
+                "schema",
+                f"database schema version {max(found)} is newer than this controller "
+                f"({schema.SCHEMA_VERSION})",
+            )

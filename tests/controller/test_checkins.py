@@ -1,0 +1,108 @@
+"""From check-in to presence, on the real store (no broker): dating and derivation."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from controller import checkins, schema
+from controller.roster import import_file
+from controller.store import Store
+from presence.events import encode
+from tests.controller.support import COMPANY, checkin, inss, limosa
+
+MORNING = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)  # 07:30 in Brussels
+
+
+def _record(store: Store, event, received_at=MORNING):
+    with store.transaction() as conn:
+        return checkins.record(store, conn, event, encode(event), received_at, 300.0)
+
+
+def _presences(store: Store):
+    with store.transaction() as conn:
+        return conn.execute(select(schema.presences).order_by(schema.presences.c.id)).all()
+
+
+def _event(store: Store, event_id):
+    with store.transaction() as conn:
+        return conn.execute(
+            select(schema.events).where(schema.events.c.event_id == str(event_id))
+        ).one()
+
+
+def test_a_synced_clock_dates_the_presence(store: Store) -> None:
+    event = checkin(limosa(1), at=MORNING - timedelta(seconds=20))
+    assert _record(store, event).presence_state == "pending"
+    row = _event(store, event.event_id)
+    assert row.dated_at == event.scanned_at and row.clock_correction_s is None
+
+
+def test_an_unsynced_clock_is_replaced_by_the_receive_time_and_recorded(store: Store) -> None:
+    event = checkin(limosa(1), at=datetime(2024, 1, 1, tzinfo=UTC), clock_synced=False)
+    _record(store, event)
+    row = _event(store, event.event_id)
+    assert row.dated_at == MORNING
+    assert row.clock_correction_s == (MORNING - event.scanned_at).total_seconds()
+    assert _presences(store)[0].date == date(2026, 3, 2)
+
+
+def test_a_clock_more_than_five_minutes_ahead_is_replaced(store: Store) -> None:
+    event = checkin(limosa(1), at=MORNING + timedelta(minutes=6))
+    _record(store, event)
+    row = _event(store, event.event_id)
+    assert row.dated_at == MORNING and row.clock_correction_s == -360.0
+
+
+def test_a_late_delivery_from_a_synced_clock_keeps_its_scan_day(store: Store) -> None:
+    yesterday_evening = datetime(2026, 3, 1, 21, 0, tzinfo=UTC)
+    event = checkin(limosa(1), at=yesterday_evening)
+    _record(store, event)
+    assert _presences(store)[0].date == date(2026, 3, 1)
+
+
+def test_brussels_midnight_not_utc_midnight_splits_days(store: Store) -> None:
+    late = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)  # 00:30 on 2 March in Brussels
+    _record(store, checkin(limosa(1), at=late), received_at=late)
+    assert _presences(store)[0].date == date(2026, 3, 2)
+
+
+def test_one_presence_per_person_and_day_and_a_new_one_the_next_day(store: Store) -> None:
+    _record(store, checkin(limosa(1), at=MORNING))
+    _record(
+        store, checkin(limosa(1), at=MORNING + timedelta(hours=3)), MORNING + timedelta(hours=3)
+    )
+    tomorrow = MORNING + timedelta(days=1)
+    _record(store, checkin(limosa(1), at=tomorrow), tomorrow)
+    assert [p.date for p in _presences(store)] == [date(2026, 3, 2), date(2026, 3, 3)]
+
+
+def test_exits_and_refusals_are_kept_but_make_no_presence(store: Store) -> None:
+    assert _record(store, checkin(limosa(1), direction="out")).presence_state is None
+    assert _record(store, checkin(limosa(2), decision="refused")).presence_state is None
+    assert _presences(store) == []
+
+
+def test_an_inss_needs_the_employer_from_the_roster(store: Store, tmp_path: Path) -> None:
+    assert _record(store, checkin(inss(1))).presence_state == "needs_employer"
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"person,employer\n{inss(2)},{COMPANY}\n")
+    import_file(store, roster)
+    assert _record(store, checkin(inss(2))).presence_state == "pending"
+    assert _presences(store)[1].company_id == COMPANY
+
+
+def test_a_duplicate_event_reports_the_presence_state(store: Store) -> None:
+    event = checkin(limosa(1))
+    _record(store, event)
+    again = _record(store, event)
+    assert (again.status, again.presence_state) == ("duplicate", "pending")
+
+
+@pytest.mark.parametrize("offset_s", [0, 299, -3600])
+def test_dating_keeps_a_trusted_scan_time(offset_s: int) -> None:
+    event = checkin(limosa(1), at=MORNING + timedelta(seconds=offset_s))
+    assert checkins.date_checkin(event, MORNING, 300).at == event.scanned_at

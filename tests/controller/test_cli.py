@@ -1,0 +1,105 @@
+"""The site manager's commands, run through ``controller.cli.main`` on a real store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from controller import checkins
+from controller.cli import main
+from controller.store import open_store
+from presence.events import encode
+from tests.controller.support import COMPANY, checkin, inss, limosa, write_site
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    return write_site(tmp_path / "site", db_url=f"sqlite:///{tmp_path / 'c.db'}")
+
+
+def _record(config_path: Path, db: str, *events) -> None:
+    store = open_store(db)
+    try:
+        for event in events:
+            with store.transaction() as conn:
+                checkins.record(store, conn, event, encode(event), datetime.now(UTC), 300)
+    finally:
+        store.close()
+
+
+def _db(site: Path) -> str:
+    return f"sqlite:///{site.parent.parent / 'c.db'}"
+
+
+def test_roster_import_lists_bad_rows_and_keeps_good_ones(site, tmp_path, capsys):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"person,employer\n{inss(1)},{COMPANY}\n12345678901,{COMPANY}\n")
+    assert main(["--config", str(site), "roster", "import", str(roster)]) == 1
+    out = capsys.readouterr().out
+    assert "1 rows imported, 1 bad rows" in out and "line 3: invalid national number" in out
+
+
+def test_presences_are_masked_unless_revealed(site, capsys):
+    _record(site, _db(site), checkin(inss(1)), checkin(limosa(1)))
+    assert main(["--config", str(site), "presences"]) == 0
+    masked = capsys.readouterr().out
+    assert inss(1).masked() in masked and inss(1).digits not in masked
+    assert str(inss(1)) not in masked and limosa(1).digits not in masked
+    assert main(["--config", str(site), "--reveal", "presences", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["person"] for r in rows} == {str(inss(1)), limosa(1).digits}
+    assert {r["state"] for r in rows} == {"needs_employer", "pending"}
+
+
+def test_presences_filter_by_state_and_date_in_csv(site, capsys):
+    _record(site, _db(site), checkin(inss(1)), checkin(limosa(1)))
+    assert main(["--config", str(site), "presences", "--state", "pending", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["state"] for r in rows] == ["pending"]
+    assert main(["--config", str(site), "presences", "--date", "2020-01-01"]) == 0
+    assert "(none)" in capsys.readouterr().out
+
+
+def test_anomalies_list_the_people_without_employer(site, capsys):
+    _record(site, _db(site), checkin(inss(2)), checkin(limosa(2)))
+    assert main(["--config", str(site), "anomalies"]) == 0
+    out = capsys.readouterr().out
+    assert "needs_employer" in out and inss(2).masked() in out and "pending" not in out
+
+
+def test_onsite_lists_who_went_in_and_not_out(site, capsys):
+    now = datetime.now(UTC)
+    _record(
+        site,
+        _db(site),
+        checkin(limosa(1), at=now - timedelta(seconds=60)),
+        checkin(limosa(2), at=now - timedelta(seconds=50)),
+        checkin(limosa(2), at=now - timedelta(seconds=10), direction="out"),
+    )
+    assert main(["--config", str(site), "onsite", "--reveal", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["person"] for r in rows] == [limosa(1).digits]
+
+
+def test_terminals_come_from_the_terminals_file(site, capsys):
+    assert main(["--config", str(site), "terminals"]) == 0
+    out = capsys.readouterr().out
+    assert "gate-1" in out and "never seen" in out
+
+
+def test_a_bad_config_is_a_clear_usage_error(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text("config_version = 1\n[site]\nworkplace_id = 'X'\n[broker]\nport = 'x'\n")
+    assert main(["--config", str(path), "presences"]) == 2
+    err = capsys.readouterr().err
+    assert "[broker] key 'port' must be int" in err and "[wrong_type]" in err
+
+
+def test_preregister_refuses_a_day_nsso_would_refuse(site, capsys):
+    assert main(["--config", str(site), "preregister", "--date", "2020-01-01"]) == 1
+    assert "today or tomorrow" in capsys.readouterr().err
