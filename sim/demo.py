@@ -1,15 +1,214 @@
-"""``sitegate-demo``: the whole site on one machine."""
+"""``sitegate-demo``: the whole site on one machine, playing a morning shift.
+
+A private mosquitto, the NSSO stand-in, a controller on SQLite and three terminals on
+simulated hardware (the BELPIC emulator through pcscd + vpcd when this machine has them).
+About fifty people check in, with an expired card, a person not on the roster, a QR code that
+is no L1 code and a double pass among them; the broker goes down in the middle and NSSO
+later. Each decision prints one line (ids masked); the summary must report 0 lost.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from presence.clock import brussels_date
+from sim.belpic import BelpicCard, IdentityFields, card_number
+from sim.crew import Worker, morning_crew
+from sim.demo_site import DemoSite
+from sim.virtual_terminal import Outcome, VirtualTerminal
+
+log = logging.getLogger(__name__)
+
+SETTLE_TIMEOUT_S = 60.0
+REGISTERED_STATES = ("registered", "validated", "failed_remarks")
+ANOMALY_STATES = ("needs_employer", "rejected", "failed_remarks", "missed")
+NOT_AN_L1_CODE = "WIFI:S:SiteGuest;T:WPA;P:welcome2026;;"
+
+
+class Shift:
+    """Plays the crew through the terminals and keeps the tally."""
+
+    def __init__(self, site: DemoSite, out: Callable[[str], None] = print) -> None:
+        self.site = site
+        self.out = out
+        self.outcomes: list[Outcome] = []
+        self.admitted_people: set[str] = set()
+        self._lock = threading.Lock()
+
+    # --- one person ----------------------------------------------------------------------
+
+    def check_in(self, terminal: VirtualTerminal, worker: Worker, how: str = "") -> Outcome:
+        how = how or worker.kind
+        if how == "eid":
+            outcome = terminal.present_card(card_for(worker))
+        elif how == "l1":
+            outcome = terminal.show_qr(worker.l1_url())
+        elif how == "keypad":
+            outcome = terminal.type_keys(worker.person_id)
+        else:
+            outcome = terminal.show_qr(NOT_AN_L1_CODE)
+        if outcome.decided.verdict.admitted:
+            terminal.walk_through()
+        self._record(outcome, how)
+        return outcome
+
+    def _record(self, outcome: Outcome, how: str) -> None:
+        decided = outcome.decided
+        person = decided.credential.person if decided.credential else None
+        with self._lock:
+            self.outcomes.append(outcome)
+            if decided.verdict.admitted and decided.event is not None and person is not None:
+                self.admitted_people.add(person.digits)
+            online = "" if self.site.terminals[outcome.terminal].online else "  (broker down)"
+            self.out(
+                f"{datetime.now():%H:%M:%S} {outcome.terminal:<7} {how:<7} "
+                f"{person.masked() if person else '-':<20} {decided.verdict.decision:<9}"
+                f"{decided.verdict.reason:<24} {outcome.pattern}{online}"
+            )
+
+    # --- the shift -----------------------------------------------------------------------
+
+    def play(self, crew: list[Worker]) -> None:
+        entries = [self.site.terminals["gate-1"], self.site.terminals["gate-2"]]
+        thirds = [crew[i::3] for i in range(3)]
+        self.out("-- the gates open")
+        self._in_parallel(entries, thirds[0])
+        self._double_pass(crew[0])
+        self.out("-- the broker goes down: terminals decide offline and keep every decision")
+        self.site.broker.stop()
+        self._in_parallel(entries, thirds[1])
+        self.site.broker.start()
+        drained_in = self.site.wait_drained()
+        self.out(f"-- the broker is back: the outboxes drained in {drained_in:.1f} s")
+        self.out("-- NSSO goes down (every call answers 503): the controller buffers")
+        self.site.nsso.admin("/admin/faults", {"http_503_share": 1.0})
+        self._in_parallel(entries, thirds[2])
+        self.check_in(entries[1], crew[0], how="not_l1")
+        time.sleep(2.0)
+        waiting = [p for p in self.site.presences() if p["state"] in ("pending", "sent")]
+        self.site.nsso.admin("/admin/faults", {"http_503_share": 0.0})
+        self.out(f"-- NSSO is back: the relay sends the {len(waiting)} presences it buffered")
+
+    def _double_pass(self, worker: Worker) -> None:
+        """The same card twice at the entry, then out and in again: one registration."""
+        entry, exit_ = self.site.terminals["gate-1"], self.site.terminals["gate-3"]
+        self.check_in(entry, worker)
+        self.check_in(exit_, worker)
+        self.check_in(entry, worker)
+
+    def _in_parallel(self, terminals: list[VirtualTerminal], workers: list[Worker]) -> None:
+        lanes = [workers[i :: len(terminals)] for i in range(len(terminals))]
+        threads = [
+            threading.Thread(target=self._lane, args=(terminal, lane))
+            for terminal, lane in zip(terminals, lanes, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _lane(self, terminal: VirtualTerminal, workers: list[Worker]) -> None:
+        for worker in workers:
+            try:
+                self.check_in(terminal, worker)
+            except Exception:
+                log.exception("check-in at %s failed", terminal.id)
+
+
+def card_for(worker: Worker) -> BelpicCard:
+    assert worker.inss is not None and worker.card_valid_until is not None
+    fields = IdentityFields(
+        card_number=card_number(f"59{worker.inss[:8]}"),
+        national_number=worker.inss,
+        surname=worker.surname,
+        given_names=worker.given_names,
+        valid_from=worker.card_valid_until.replace(year=worker.card_valid_until.year - 10),
+        valid_until=worker.card_valid_until,
+    )
+    return BelpicCard.from_fields(fields)
+
+
+# --- settling and the summary ------------------------------------------------------------
+
+
+def settle(site: DemoSite, shift: Shift, out: Callable[[str], None]) -> list[dict[str, object]]:
+    """Wait until every outbox is empty and NSSO has validated every presence."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    presences: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        depth = sum(t.outbox_depth for t in site.terminals.values())
+        presences = site.presences()
+        open_ = [p for p in presences if p["state"] in ("pending", "sent", "registered")]
+        if depth == 0 and not open_ and len(presences) >= len(shift.admitted_people):
+            return presences
+        time.sleep(0.5)
+    out(f"-- not settled after {SETTLE_TIMEOUT_S:.0f} s")
+    return presences
+
+
+def summary(shift: Shift, presences: list[dict[str, object]]) -> tuple[list[str], int]:
+    verdicts = [o.decided.verdict for o in shift.outcomes]
+    refused = Counter(v.reason for v in verdicts if not v.admitted)
+    by_state = Counter(str(p["state"]) for p in presences)
+    receipts = [p for p in presences if p["receipt"] and p["state"] in REGISTERED_STATES]
+    accounted = {
+        "".join(ch for ch in str(p["person"]) if ch.isdigit())
+        for p in presences
+        if p["state"] in REGISTERED_STATES or p["state"] in ANOMALY_STATES
+    }
+    lost = len(shift.admitted_people - accounted)
+    lines = [
+        f"admitted      {sum(v.admitted for v in verdicts)} decisions, "
+        f"{len(shift.admitted_people)} people",
+        "refused       " + (", ".join(f"{r} {n}" for r, n in sorted(refused.items())) or "0"),
+        f"registered    {len(receipts)} presences with an NSSO receipt "
+        f"({by_state['validated']} validated, {by_state['failed_remarks']} with remarks)",
+        f"anomalies     {sum(by_state[s] for s in ANOMALY_STATES)} "
+        + str({s: by_state[s] for s in ANOMALY_STATES if by_state[s]}),
+        f"missed        {by_state['missed']}",
+        f"lost          {lost}",
+    ]
+    return lines, lost
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(prog="sitegate-demo", description=__doc__).parse_args(argv)
-    print("sitegate-demo: the demo site is not built yet (issue #8)", file=sys.stderr)
-    return 2
+    parser = argparse.ArgumentParser(
+        prog="sitegate-demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--dir", type=Path, help="work directory to keep (default: a temp one)")
+    parser.add_argument("--seed", type=int, default=2026, help="which crew")
+    parser.add_argument("--no-pcscd", action="store_true", help="fake card reader everywhere")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    started = time.monotonic()
+    today = brussels_date(datetime.now(UTC))
+    crew = morning_crew(args.seed, today)
+    workdir = args.dir or Path(tempfile.mkdtemp(prefix="sitegate-demo-"))
+    print(f"sitegate demo: {len(crew)} workers, work directory {workdir}")
+    with DemoSite(workdir, crew, today, use_pcscd=not args.no_pcscd) as site:
+        print(f"site {site.nsso.endpoint} | broker 127.0.0.1:{site.broker.port} | "
+              f"gate-1 card reader: {site.card_reader}")  # fmt: skip
+        shift = Shift(site)
+        shift.play(crew)
+        presences = settle(site, shift, print)
+        lines, lost = summary(shift, presences)
+    print("-- summary")
+    for line in lines:
+        print("   " + line)
+    print(f"-- done in {time.monotonic() - started:.0f} s; the site manager's view: "
+          f"sitegate-controller --config {workdir / 'controller.toml'} presences")  # fmt: skip
+    return 0 if lost == 0 else 1
 
 
 if __name__ == "__main__":

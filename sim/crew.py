@@ -1,0 +1,180 @@
+"""The demo site's people: a deterministic morning crew, and the files that describe it
+(the roster CSV for the controller, the declared-works file for the NSSO stand-in).
+
+Identifiers are made valid by asking python-stdnum (through ``presence.ids``) which check
+digits fit, never by computing mod 97 here.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlencode
+
+from presence.ids import InvalidIdentifier, parse_company_id, parse_inss
+
+WorkerKind = Literal["eid", "l1", "keypad"]
+
+SURNAMES = [
+    "Peeters",
+    "Janssens",
+    "Maes",
+    "Jacobs",
+    "Mertens",
+    "Willems",
+    "Claes",
+    "Goossens",
+    "Wouters",
+    "De Smet",
+    "Dubois",
+    "Lambert",
+    "Dupont",
+    "D'Hondt",
+    "Vermeulen",
+    "Van den Broeck",
+    "Lemaître",
+    "Müller",
+    "Nowak",
+    "Kowalski",
+    "Ionescu",
+    "Silva",
+]
+GIVEN = [
+    "Jan",
+    "Marie",
+    "Luc",
+    "Ann",
+    "Pieter",
+    "Sofie",
+    "Karim",
+    "Élodie",
+    "Jürgen",
+    "Piotr",
+    "Andrei",
+    "João",
+    "Inès",
+    "Bram",
+    "Noor",
+    "Hélène",
+]
+
+
+@dataclass(frozen=True)
+class Company:
+    name: str
+    kbo: str
+
+
+@dataclass(frozen=True)
+class Worker:
+    kind: WorkerKind
+    surname: str
+    given_names: str
+    employer: Company | None
+    inss: str | None = None
+    limosa_id: str | None = None
+    card_valid_until: date | None = None
+    on_roster: bool = True
+
+    @property
+    def person_id(self) -> str:
+        return self.inss or self.limosa_id or ""
+
+    def l1_url(self) -> str:
+        query = {"id": self.limosa_id, "1": "1", "3": self.surname, "4": self.given_names,
+                 "6": "PL5260001246", "7": "Budimex Posting", "9": "403170701"}  # fmt: skip
+        return "https://www.limosa.be/q.html?" + urlencode(query)
+
+
+def valid_inss(rng: random.Random, born: date) -> str:
+    """A national number for someone born on ``born``, its check digits found by trial."""
+    while True:
+        stem = f"{born:%y%m%d}{rng.randrange(1, 998):03d}"
+        for check in range(100):
+            candidate = f"{stem}{check:02d}"
+            try:
+                return parse_inss(candidate).digits
+            except InvalidIdentifier:
+                continue
+
+
+def valid_kbo(stem8: str) -> str:
+    for check in range(100):
+        try:
+            return parse_company_id(f"{stem8}{check:02d}").digits
+        except InvalidIdentifier:
+            continue
+    raise ValueError("no check digits fit")  # cannot happen for a 0/1 stem
+
+
+BUILDER = Company("Bouwbedrijf Schelde NV", "0403170701")
+SUBCONTRACTORS = (
+    Company("Dakwerken Verbeke BV", valid_kbo("04419375")),
+    Company("Électricité Lambert SRL", valid_kbo("08731215")),
+)
+NOT_ON_WORKS = Company("Onbekend Bouwbedrijf BV", valid_kbo("05123456"))
+
+
+def morning_crew(seed: int = 2026, today: date | None = None) -> list[Worker]:
+    """About fifty people: citizens with cards, posted workers with L1 codes, keypad users,
+    and the awkward ones (an expired card, a person not on the roster)."""
+    rng = random.Random(seed)
+    today = today or date.today()
+    companies = (BUILDER, *SUBCONTRACTORS)
+    crew: list[Worker] = []
+
+    def person(kind: WorkerKind, **extra: object) -> Worker:
+        born = date(1960, 1, 1) + timedelta(days=rng.randrange(0, 40 * 365))
+        fields: dict[str, object] = {
+            "kind": kind,
+            "surname": rng.choice(SURNAMES),
+            "given_names": rng.choice(GIVEN),
+            "employer": rng.choice(companies),
+            "inss": valid_inss(rng, born),
+            "card_valid_until": today + timedelta(days=rng.randrange(200, 3000)),
+        }
+        fields.update(extra)
+        return Worker(**fields)  # type: ignore[arg-type]
+
+    crew += [person("eid") for _ in range(32)]
+    crew += [person("keypad") for _ in range(3)]
+    for n in range(10):
+        limosa = f"249{seed % 1000:03d}{n:011d}"
+        crew.append(person("l1", inss=None, limosa_id=limosa, employer=None,
+                           card_valid_until=None))  # fmt: skip
+    crew.append(person("eid", card_valid_until=today - timedelta(days=3)))
+    crew.append(person("eid", on_roster=False))
+    crew.append(person("eid", employer=NOT_ON_WORKS))
+    return crew
+
+
+def write_roster(crew: list[Worker], path: Path) -> None:
+    lines = ["person,employer,valid_from,valid_to"]
+    for worker in crew:
+        if worker.on_roster and worker.kind != "l1":
+            assert worker.employer is not None
+            lines.append(f"{worker.inss},{worker.employer.kbo},,")
+        elif worker.on_roster:
+            lines.append(f"{worker.limosa_id},,,")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_declared_works(workplace_id: str, crew: list[Worker], today: date, path: Path) -> None:
+    companies = ", ".join(f'"{c.kbo}"' for c in (BUILDER, *SUBCONTRACTORS))
+    text = [
+        "[[works]]",
+        f'workplace_id = "{workplace_id}"',
+        f"start = {today - timedelta(days=90)}",
+        f"end = {today + timedelta(days=365)}",
+        'sector = "construction"',
+        f"companies = [{companies}]",
+    ]
+    for worker in crew:
+        if worker.limosa_id:
+            text += ["", "[[limosa]]", f'id = "{worker.limosa_id}"',
+                     f"valid_from = {today - timedelta(days=30)}",
+                     f"valid_until = {today + timedelta(days=60)}"]  # fmt: skip
+    path.write_text("\n".join(text) + "\n")
