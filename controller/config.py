@@ -16,7 +16,7 @@ from presence.ids import InvalidIdentifier, parse_company_id, parse_workplace_id
 from presence.messages import UNKNOWN_PERSON_POLICIES
 
 CONFIG_VERSION = 1
-DEFAULT_PATH = "/etc/sitegate/controller.toml"
+DEFAULT_PATH = "/etc/sitegate/controller/controller.toml"  # where sitegate-provision puts it
 DEFAULT_DATABASE_URL = "sqlite:////var/lib/sitegate/controller.db"
 
 

@@ -54,6 +54,8 @@ def mosquitto_conf(files: BrokerFiles, port: int | str = DEFAULT_PORT, bind: str
             "use_identity_as_username true",
             "allow_anonymous false",
             f"acl_file {files.acl_file}",
+            "# QoS 1 packets are tiny: without this each round trip waits for a delayed ack.",
+            "set_tcp_nodelay true",
             "",
         ]
     )

@@ -22,6 +22,7 @@ def default_config(port: int, persistence_dir: Path | None = None) -> str:
         "allow_anonymous true",
         "max_queued_messages 100000",
         "max_inflight_messages 100",
+        "set_tcp_nodelay true",
     ]
     if persistence_dir is not None:
         lines += ["persistence true", f"persistence_location {persistence_dir}/"]

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_START_FAILED = 1
 EXIT_BAD_CONFIG = 2
+DEFAULT_CONFIG = "/etc/sitegate-terminal/terminal.toml"  # where the bundle is installed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,9 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the turnstile: readers, gate, outbox and MQTT link")
-    run.add_argument("--config", default="/etc/sitegate/terminal.toml")
+    run.add_argument("--config", default=DEFAULT_CONFIG)
     check = sub.add_parser("check-config", help="check a terminal.toml and summarise it")
-    check.add_argument("config", nargs="?", default="/etc/sitegate/terminal.toml")
+    check.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
     return parser
 
 

@@ -16,6 +16,7 @@ on the controller's ack, never on PUBACK.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import uuid
@@ -159,6 +160,7 @@ class Link:
             if rc.is_failure:
                 log.warning("broker refused the connection: %s", rc)
                 return
+            _no_nagle(client)
             client.subscribe(self.ack_topic, qos=1)
             client.subscribe(self.config_topic, qos=1)
             with self._wake:
@@ -330,3 +332,11 @@ class Link:
                 log.warning("offline status not confirmed: %s", exc)
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def _no_nagle(client: mqtt.Client) -> None:
+    """paho leaves Nagle's algorithm on: each small QoS 1 packet would then wait for the
+    broker's delayed TCP ack (about 40 ms on Linux) and the outbox would drain slowly."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
