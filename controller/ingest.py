@@ -42,6 +42,9 @@ GROUP_COMMIT_S = 0.004  # how long the writer waits to fill a group after its fi
 GROUP_MAX = 1000
 STORE_RETRY_S = 1.0  # pause before retrying a group the database refused
 HOUSEKEEPING_S = 1.0  # terminals file and site config checks
+# Terminals judge the allowlist by its age (issued_at): publish it afresh well within their
+# maximum age (a day by default), even when nothing in it changed.
+CONFIG_REFRESH_S = 3600.0
 IDLE_WAIT_S = 0.2
 
 
@@ -98,6 +101,7 @@ class Ingest:
         self._stop = threading.Event()
         self._publish_config = threading.Event()
         self._published_stamp: siteconfig.Stamp | None = None
+        self._published_at = float("-inf")
         self._client = make_client(config)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -399,7 +403,8 @@ class Ingest:
             return
         today = brussels_date(self.clock.now())
         stamp = siteconfig.current_stamp(self.store, today)
-        if stamp != self._published_stamp or self._publish_config.is_set():
+        stale = now - self._published_at >= CONFIG_REFRESH_S
+        if stamp != self._published_stamp or stale or self._publish_config.is_set():
             self._publish_config.clear()
             site_config, stamp = siteconfig.build(self.store, self.config, today)
             self._client.publish(
@@ -409,6 +414,7 @@ class Ingest:
                 retain=True,
             )
             self._published_stamp = stamp
+            self._published_at = now
             log.info(
                 "site config version %s published (%d people on the allowlist)",
                 site_config.version,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from controller import schema
+from controller import ingest, schema
 from controller.config import ControllerConfig
 from controller.roster import import_file
 from controller.service import Controller
@@ -140,6 +140,23 @@ def test_site_config_is_retained_and_published_again_after_a_roster_import(
     assert second.version > first.version
     assert second.allowlist == {person_hash(second.salt, inss(1))}
     assert inss(1).digits not in terminal_payload_text(second)
+
+
+def test_an_unchanged_site_config_is_published_afresh_before_terminals_find_it_stale(
+    broker_config: ControllerConfig, terminal: FakeTerminal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "CONFIG_REFRESH_S", 0.5)
+    store = open_store(broker_config.database.url)
+    controller = Controller(broker_config, store, with_relay=False)
+    controller.start()
+    try:
+        first = decode_site_config(terminal.configs.get(timeout=5))
+        second = decode_site_config(terminal.configs.get(timeout=5))
+    finally:
+        controller.stop()
+        store.close()
+    assert second.version == first.version
+    assert second.issued_at > first.issued_at
 
 
 def terminal_payload_text(config: object) -> str:
