@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per NSSO call
     try:
         config = config_module.load(args.config)
         store = open_store(config.database.url)

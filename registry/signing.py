@@ -15,6 +15,7 @@ from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from signxml import (
     CanonicalizationMethod,
@@ -55,6 +56,16 @@ class SignatureError(RegistryRejected):
     """A signature could not be made, or a received one does not verify."""
 
 
+def _signature_method(key: object) -> SignatureMethod:
+    """RSA for NSSO company certificates; EC keys sign with ECDSA. Anything else is refused
+    here, not with a library error on the first call."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        return SignatureMethod.RSA_SHA256
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return SignatureMethod.ECDSA_SHA256
+    raise InvalidRequest("signer_files", f"unsupported signing key type {type(key).__name__}")
+
+
 class X509Signer:
     """Signs with a PEM private key and its PEM certificate (the NSSO company certificate)."""
 
@@ -73,12 +84,13 @@ class X509Signer:
             self._key = serialization.load_pem_private_key(key_pem, password=password)
         except (OSError, ValueError, TypeError) as exc:
             raise InvalidRequest("signer_files", f"cannot load signing key/cert: {exc}") from None
+        algorithm = _signature_method(self._key)
         self._cert_pem = cert_pem.decode("ascii")
         self._der = self._cert.public_bytes(serialization.Encoding.DER)
         self._clock = clock or SystemClock()
         self._signer = XMLSigner(
             method=SignatureConstructionMethod.detached,
-            signature_algorithm=SignatureMethod.RSA_SHA256,
+            signature_algorithm=algorithm,
             digest_algorithm=DigestAlgorithm.SHA256,
             c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
         )

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
 
 from presence.clock import ManualClock
 from registry import requests, soap
@@ -151,3 +157,33 @@ def test_signer_with_missing_files_is_a_precise_error(tmp_path: Path) -> None:
         X509Signer(tmp_path / "no.pem", tmp_path / "no.key")
     assert caught.value.code == "signer_files"
     assert isinstance(caught.value, RegistryError)
+
+
+def _self_signed(tmp_path: Path, key: Any) -> tuple[Path, Path]:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "company")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+        .sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = tmp_path / "c.pem", tmp_path / "c.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))  # fmt: skip
+    return cert_file, key_file
+
+
+def test_an_ec_key_signs_with_ecdsa(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path, ec.generate_private_key(ec.SECP256R1()))
+    signed = X509Signer(cert_file, key_file).sign(soap.envelope(requests.encode_get("1")))
+    assert b"ecdsa-sha256" in soap.serialize(signed)
+
+
+def test_an_unsupported_key_type_is_refused_when_the_signer_is_made(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path, ed25519.Ed25519PrivateKey.generate())
+    with pytest.raises(InvalidRequest) as caught:
+        X509Signer(cert_file, key_file)
+    assert caught.value.code == "signer_files"
