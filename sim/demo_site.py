@@ -19,7 +19,7 @@ from controller.store import open_store
 from sim.crew import Worker, write_declared_works, write_roster
 from sim.mosquitto import MosquittoBroker
 from sim.nsso.server import StandIn
-from sim.pcscd import CardSlot, Pcscd
+from sim.pcscd import CardSlot, Pcscd, machine_lock
 from sim.virtual_terminal import VirtualTerminal
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,7 @@ class DemoSite:
     def _card_slot(self) -> CardSlot | None:
         if not self.use_pcscd:
             return None
+        self._stack.enter_context(machine_lock())  # the one vpcd reader is ours while we run
         pcscd = Pcscd()
         try:
             pcscd.ensure()
