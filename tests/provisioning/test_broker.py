@@ -51,7 +51,7 @@ def clock() -> SystemClock:
 def site(clock: SystemClock) -> Iterator[SiteLayout]:
     """A site where mosquitto can read its files: as root, mosquitto drops to its own user, so
     the site lives outside pytest's private tmp, and ``server.key`` is given to that user, as
-    docs/provisioning.md tells site managers to do."""
+    README.md ("Set up a site") tells site managers to do."""
     root = Path(tempfile.mkdtemp(prefix="sitegate-site-"))
     root.chmod(0o755)
     layout = SiteLayout.at(root / "site")
