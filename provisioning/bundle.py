@@ -7,13 +7,14 @@ from __future__ import annotations
 import copy
 import io
 import tarfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from provisioning import tomlgen
 from provisioning.errors import ProvisioningError
 from provisioning.fileset import PUBLIC, SECRET
+from terminal.drivers.gate import GateConfig
 
 CONFIG_VERSION = 1
 CONFIG_NAME = "terminal.toml"
@@ -39,23 +40,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "camera": {"backend": "picamera2", "width": 640, "height": 480, "fps": 15, "device": ""},
     "qr": {"decoder": "zxing", "repeat_window_s": 3.0},
     "keypad": {"backend": "none", "device": "", "timeout_s": 10.0},
-    "gate": {
-        "pin_factory": "",
-        "relay_pin": 17,
-        "relay_active_high": True,
-        "pulse_s": 3.0,
-        "fail_open": False,
-        "indicator": "leds",
-        "green_pin": 22,
-        "red_pin": 27,
-        "amber_pin": 23,
-        "buzzer_pin": 24,
-        "buzzer_kind": "active",
-        "passage_pin": 5,
-        "passage_window_s": 8.0,
-        "tamper_pin": 6,
-        "exit_button_pin": 0,
-    },
+    "gate": asdict(GateConfig()),  # the wiring of README's table, one source
     "policy": {"unknown_person": "refuse", "allowlist_max_age_s": 86400, "cooldown_s": 60},
 }
 CHOICES: dict[str, tuple[str, ...]] = {
