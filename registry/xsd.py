@@ -27,7 +27,7 @@ NS_XS = "http://www.w3.org/2001/XMLSchema"
 NS_OPS = "http://socialsecurity.be/presenceregistration/v1"
 NS_ERRORS = "http://socialsecurity.be/errors/v1"
 
-_REPO = Path(__file__).resolve().parents[1]
+PACKAGED_XSD_DIR = Path(__file__).resolve().parent / "schemas" / "nsso"
 
 
 class SchemaUnavailable(RegistryError):
@@ -39,9 +39,10 @@ class SchemaViolation(RegistryError, ValueError):
 
 
 def xsd_dir() -> Path:
-    """``$SITEGATE_NSSO_XSD_DIR``, else ``<repo>/../shared/reference/nsso``."""
+    """``$SITEGATE_NSSO_XSD_DIR``, else the copy of NSSO's official WSDL and XSDs (v1.11)
+    shipped in ``registry/schemas/nsso`` (a test keeps it equal to the team's reference)."""
     override = os.environ.get(ENV_XSD_DIR)
-    base = Path(override) if override else _REPO.parent / "shared" / "reference" / "nsso"
+    base = Path(override) if override else PACKAGED_XSD_DIR
     if not (base / PROTOCOL_XSD).is_file():
         raise SchemaUnavailable("xsd_missing", f"NSSO XSDs not found in {base} (set {ENV_XSD_DIR})")
     return base
