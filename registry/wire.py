@@ -41,9 +41,10 @@ class PresenceItem:
     """
 
     workplace_id: str
-    inss: str | None = None
+    # People's numbers stay out of repr (tracebacks, assertion messages): see masked().
+    inss: str | None = field(default=None, repr=False)
     company_id: int | None = None
-    limosa_id: str | None = None
+    limosa_id: str | None = field(default=None, repr=False)
     registration_date: date | None = None
     client_reference: str | None = None
 
@@ -93,9 +94,9 @@ class RegistrationResult:
     status: str
     workplace_id: str
     registration_date: date
-    inss: str | None
+    inss: str | None = field(repr=False)
     company_id: int | None
-    limosa_id: str | None
+    limosa_id: str | None = field(repr=False)
     client_reference: str | None
     remarks: tuple[str, ...] = ()
     history: tuple[Validation, ...] = ()

@@ -257,3 +257,13 @@ def test_schema_location_can_be_overridden(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv(xsd.ENV_XSD_DIR, str(tmp_path))
     with pytest.raises(xsd.SchemaUnavailable, match=str(tmp_path)):
         xsd.xsd_dir()
+
+
+def test_repr_of_items_and_results_never_shows_a_persons_number() -> None:
+    item = PresenceItem("1Y102M7NZF7PZ", inss="85073003328", company_id=403170701)
+    posted = PresenceItem("1Y102M7NZF7PZ", limosa_id="24912345678901234")
+    result = RegistrationResult("123456789012345", "SUCCESSFULLY REGISTERED", "1Y102M7NZF7PZ",
+                                date(2026, 3, 2), "85073003328", 403170701, None, None)  # fmt: skip
+    for value in (item, posted, result):
+        assert "85073003328" not in repr(value)
+        assert "24912345678901234" not in repr(value)
