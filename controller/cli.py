@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("preregister", help="register tomorrow's planned crew")
     pre.add_argument("--date", default="tomorrow", help="tomorrow (default), today or YYYY-MM-DD")
     pre.add_argument("--from", dest="source", type=Path, help="crew CSV (roster columns)")
+    again = sub.add_parser("requeue", help="send rejected or cancelled presences again")
+    again.add_argument("--state", required=True, choices=("rejected", "cancelled"))
+    again.add_argument("--date", default="today", help="today (default), tomorrow or YYYY-MM-DD")
     terminals = sub.add_parser("terminals", help="known terminals and their status")
     terminals.add_argument("--format", choices=FORMATS, default="table")
     for listing_parser in (listing, onsite, anomalies):  # --reveal after the command too
@@ -174,6 +177,15 @@ def _preregister(args: argparse.Namespace, config: ControllerConfig, store: Stor
     return EXIT_OK
 
 
+def _requeue(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
+    from controller.manage import parse_day, requeue
+
+    day = parse_day(args.date, brussels_date(store.clock.now()))
+    count = requeue(store, args.state, day)
+    print(f"{day}: {count} {args.state} presences will be sent again by the running controller")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]] = {
     "run": _run,
     "roster": _roster,
@@ -183,6 +195,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]
     "terminals": _terminals,
     "cancel": _cancel,
     "preregister": _preregister,
+    "requeue": _requeue,
 }
 
 

@@ -63,6 +63,9 @@ class TimingSection:
     retry_max_s: float = 300.0
     poll_interval_s: float = 60.0
     clock_skew_max_s: float = 300.0
+    # How long a batch whose answer was lost stays untouched before searchPresences decides
+    # what NSSO registered: a read timeout usually means NSSO is still working on it.
+    in_doubt_grace_s: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,7 @@ _POSITIVE = {
     ("timing", "poll_interval_s"),
     ("timing", "clock_skew_max_s"),
 }
+_NOT_NEGATIVE = {("timing", "in_doubt_grace_s")}
 T = TypeVar("T")
 
 
@@ -173,6 +177,8 @@ def _typed(where: str, section: str, key: str, value: Any, kind: Any) -> Any:
         )
     if (section, key) in _POSITIVE and value <= 0:
         raise ConfigError("range", f"{where}: [{section}] key '{key}' must be positive")
+    if (section, key) in _NOT_NEGATIVE and value < 0:
+        raise ConfigError("range", f"{where}: [{section}] key '{key}' must not be negative")
     return float(value) if expected is float else value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,6 +60,48 @@ def cancel(store: Store, registry: Canceller, receipt: str, reason: str) -> Canc
         )
     log.info("presence %s cancelled (%s)", row.id, reason)
     return result
+
+
+REQUEUE_STATES = (schema.REJECTED, schema.CANCELLED)
+
+
+def requeue(store: Store, state: str, day: date) -> int:
+    """Send again the ``rejected`` or ``cancelled`` presences of ``day`` (today or tomorrow):
+    NSSO has no update, a correction is a cancel plus a new registration. Each gets a new
+    client reference; the previous receipt is kept in ``previous_receipts`` as evidence."""
+    if state not in REQUEUE_STATES:
+        raise ControllerError("bad_state", f"state must be one of {', '.join(REQUEUE_STATES)}")
+    today = brussels_date(store.clock.now())
+    if day not in (today, today + timedelta(days=1)):
+        raise ControllerError("bad_date", "NSSO takes registrations for today or tomorrow only")
+    p = schema.presences.c
+    with store.transaction() as conn:
+        rows = conn.execute(
+            select(p.id, p.receipt_id, p.previous_receipts, p.last_error).where(
+                p.state == state, p.date == day
+            )
+        ).all()
+        for row in rows:
+            previous = json.loads(row.previous_receipts or "[]")
+            if row.receipt_id:
+                previous.append(row.receipt_id)
+            conn.execute(
+                schema.presences.update()
+                .where(p.id == row.id, p.state == state)
+                .values(
+                    state=schema.PENDING,
+                    client_ref=new_client_ref(),
+                    receipt_id=None,
+                    registry_status=None,
+                    remarks=None,
+                    batch_id=None,
+                    previous_receipts=json.dumps(previous) if previous else None,
+                    last_error=f"was {state}: {row.last_error or ''}"[:2000],
+                    updated_at=store.clock.now(),
+                )
+            )
+    log.info("%d %s presences of %s queued again", len(rows), state, day)
+    return len(rows)
 
 
 def parse_day(text: str, today: date) -> date:

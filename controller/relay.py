@@ -285,10 +285,14 @@ class Relay:
         try:
             answers = registry.register(items)
         except RegistryRejected as exc:
+            # The whole call was refused (certificate, signature, endpoint, authorisation):
+            # a fault of ours, not of these people. Rejecting the batch would reject every
+            # pending presence, batch after batch; keep them pending and back off instead.
             code = exc.fault.code if exc.fault is not None else exc.code  # NSSO's own code
-            self._reject_rows(batch_id, rows, code, str(exc), report)
-            self._finish(batch_id, "done", code)
-            return True
+            self._requeue(batch_id, code, str(exc))
+            log.error("the registry refused the whole call (%s): %s; presences stay pending",
+                      code, exc)  # fmt: skip
+            raise RegistryDown(code, str(exc)) from exc
         except RegistryUnavailable as exc:
             if exc.in_doubt:
                 self._mark_in_doubt(batch_id, exc.code, str(exc))
@@ -401,12 +405,16 @@ class Relay:
         )
 
     def _mark_in_doubt(self, batch_id: int, code: str, message: str) -> None:
-        now = self.clock.now()
+        grace = timedelta(seconds=self.config.timing.in_doubt_grace_s)
         with self.store.transaction() as conn:
             conn.execute(
                 schema.batches.update()
                 .where(schema.batches.c.id == batch_id)
-                .values(state="in_doubt", lease_until=now, error=f"{code}: {message}"[:2000])
+                .values(
+                    state="in_doubt",
+                    lease_until=self.clock.now() + grace,
+                    error=f"{code}: {message}"[:2000],
+                )
             )
         log.warning(
             "batch %s is in doubt (%s): it will be checked before any resend", batch_id, code

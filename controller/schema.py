@@ -127,6 +127,8 @@ presences = Table(
     Column("remarks", Text),  # JSON list of NSSO remark strings / error codes
     Column("registered_at", UtcDateTime),
     Column("polled_at", UtcDateTime),
+    # JSON list of earlier receipts this presence replaced (cancel or rejection + requeue)
+    Column("previous_receipts", Text),
     UniqueConstraint("person_kind", "person_id", "workplace_id", "date", name="uq_presence"),
     Index("ix_presences_state_date", "state", "date"),
     Index("ix_presences_receipt", "receipt_id"),

@@ -64,6 +64,8 @@ def _detail(row: Any) -> str:
             parts.append(", ".join(str(r) for r in remarks))
     if row.last_error and row.state not in (schema.REGISTERED, schema.VALIDATED):
         parts.append(str(row.last_error))
+    if row.previous_receipts:
+        parts.append("replaces receipt " + ", ".join(json.loads(row.previous_receipts)))
     return " | ".join(dict.fromkeys(parts))
 
 

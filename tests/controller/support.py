@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from presence import topics
 from presence.events import CheckIn, Credential, encode, new_event_id
 from presence.ids import Inss, LimosaId, WorkplaceId
-from presence.messages import Ack, decode_ack
+from presence.messages import Ack, decode_acks
 
 WORKPLACE = "1Y102M7NZF7PZ"
 COMPANY = "0403170701"
@@ -77,8 +77,10 @@ def write_site(
     registry: str = "http://127.0.0.1:9/PresenceRegistration/v1",
     client_id: str = "sitegate-controller",
     terminals: tuple[tuple[str, bool], ...] = (("gate-1", False), ("gate-2", False)),
-    timing: str = "relay_interval_s = 0.2\nretry_base_s = 0.2\nretry_max_s = 1.0\n"
-    "poll_interval_s = 0.5\n",
+    timing: str = (
+        "relay_interval_s = 0.2\nretry_base_s = 0.2\nretry_max_s = 1.0\n"
+        "poll_interval_s = 0.5\nin_doubt_grace_s = 0.0\n"
+    ),
     name: str = "controller.toml",
     timeouts: tuple[float, float] = (1.0, 2.0),
 ) -> Path:
@@ -131,6 +133,7 @@ class FakeTerminal:
     def __init__(self, port: int, terminal: str = "gate-1") -> None:
         self.terminal = terminal
         self.acks: queue.Queue[Ack] = queue.Queue()
+        self.ack_messages: list[int] = []  # how many acks each ack message carried
         self.configs: queue.Queue[bytes] = queue.Queue()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(
@@ -151,7 +154,10 @@ class FakeTerminal:
         if message.topic.endswith("/config"):
             self.configs.put(bytes(message.payload))
         else:
-            self.acks.put(decode_ack(bytes(message.payload)))
+            acks = decode_acks(bytes(message.payload))
+            self.ack_messages.append(len(acks))
+            for ack in acks:
+                self.acks.put(ack)
 
     def send(self, event: CheckIn, topic_terminal: str | None = None) -> None:
         self.send_raw(encode(event), topic_terminal)
@@ -159,6 +165,13 @@ class FakeTerminal:
     def send_all(self, events: list[CheckIn]) -> None:
         for event in events:
             self.send(event)
+
+    def send_burst(self, events: list[CheckIn]) -> None:
+        """Publish all at once (QoS 1), then wait for the broker's PUBACKs."""
+        topic = topics.checkin_topic(WORKPLACE, self.terminal)
+        infos = [self.client.publish(topic, encode(event), qos=1) for event in events]
+        for info in infos:
+            info.wait_for_publish(5)
 
     def send_raw(self, payload: bytes, topic_terminal: str | None = None) -> None:
         topic = topics.checkin_topic(WORKPLACE, topic_terminal or self.terminal)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from controller import checkins, manage, schema
+from controller import config as config_module
 from controller.config import ControllerConfig
 from controller.relay import Relay
 from controller.roster import import_file
@@ -26,6 +28,8 @@ from tests.controller.support import (
     inss,
     limosa,
     wait_until,
+    write_site,
+    write_works,
 )
 
 pytestmark = pytest.mark.integration
@@ -138,6 +142,34 @@ def test_an_answer_lost_after_processing_is_resolved_by_search_not_resent(relay,
     assert receipts == {r["client_reference"]: r["receipt_id"] for r in registrations}
 
 
+def test_a_timeout_while_nsso_still_works_is_not_resent_before_the_grace(admin, stand_in, tmp_path):
+    path = write_site(
+        tmp_path / "site",
+        db_url=f"sqlite:///{tmp_path / 'c.db'}",
+        registry=stand_in.endpoint,
+        timeouts=(1.0, 0.3),
+        timing="relay_interval_s = 0.2\nretry_base_s = 0.05\nin_doubt_grace_s = 1.5\n",
+    )
+    store = open_store(config_module.load(path).database.url)
+    relay_ = Relay(config_module.load(path), store)
+    try:
+        _arrive(store, *(checkin(limosa(n)) for n in range(3)))
+        admin.faults(latency_s=0.8)  # NSSO answers after our read timeout: in doubt
+        assert relay_.run_once().unavailable
+        admin.reset_faults()
+        relay_._retry_at = 0.0
+        assert relay_.run_once().sent == 0  # within the grace: neither searched nor resent
+        time.sleep(1.6)
+        report = relay_.run_once()
+        assert (report.adopted, report.sent) == (3, 0)
+        assert _states(store) <= {"registered", "validated"}
+        registrations = admin.registrations()
+        assert len(registrations) == 3 and _once_each(registrations)
+    finally:
+        relay_.close()
+        store.close()
+
+
 def test_an_in_doubt_batch_that_never_reached_nsso_is_sent_again_once(relay, admin, stand_in):
     store, relay_ = relay
     _arrive(store, *(checkin(limosa(n)) for n in range(3)))
@@ -191,7 +223,6 @@ def test_cancel_a_registration_through_the_command(relay, admin, relay_config, c
 def test_signed_requests_are_accepted_by_a_stand_in_that_verifies_them(tmp_path, logged_errors):
     from controller import config as config_module
     from sim.nsso.server import serve
-    from tests.controller.support import write_site, write_works
 
     cert, key = _self_signed(tmp_path)
     works = write_works(tmp_path / "works.toml", (limosa(1).digits,))
@@ -225,11 +256,13 @@ def test_signed_requests_are_accepted_by_a_stand_in_that_verifies_them(tmp_path,
             assert relay.run_once().sent == 0
             with store.transaction() as conn:
                 conn.execute(schema.presences.update().values(state="pending"))
-            logged_errors.expect("rejected by the registry: SECURITY_ERROR")
-            assert unsigned.run_once().rejected == 1  # the stand-in insists on a signature
+            logged_errors.expect("refused the whole call (SECURITY_ERROR)")
+            report = unsigned.run_once()  # the stand-in insists on a signature
+            # A fault of the caller rejects nobody: the presence waits, and the relay backs off.
+            assert report.unavailable and report.rejected == 0
             with store.transaction() as conn:
-                remarks = conn.execute(select(schema.presences.c.remarks)).scalar_one()
-            assert json.loads(remarks) == ["SECURITY_ERROR"]
+                row = conn.execute(select(schema.presences)).one()
+            assert row.state == "pending" and "SECURITY_ERROR" in row.last_error
         finally:
             unsigned.close()
             relay.close()
@@ -267,3 +300,32 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def test_a_cancelled_registration_is_corrected_by_requeue_and_registered_anew(
+    relay, admin, relay_config, capsys
+):
+    from controller.cli import main
+
+    store, relay_ = relay
+    _arrive(store, checkin(limosa(1)))
+    relay_.run_once()
+    first = _presences(store)[0]
+    config = ["--config", str(relay_config.path)]
+    assert main([*config, "cancel", first.receipt_id, "--reason", "PLANNING"]) == 0
+    assert main([*config, "requeue", "--state", "cancelled"]) == 0
+    assert "1 cancelled presences will be sent again" in capsys.readouterr().out
+    assert relay_.run_once().registered == 1
+    second = _presences(store)[0]
+    assert second.receipt_id != first.receipt_id and second.client_ref != first.client_ref
+    assert json.loads(second.previous_receipts) == [first.receipt_id]  # kept as evidence
+    statuses = sorted(r["status"] for r in admin.registrations())
+    assert statuses == ["SUCCESSFULLY CANCELLED", "SUCCESSFULLY REGISTERED"]
+
+
+def test_requeue_refuses_a_past_day(relay, relay_config, capsys):
+    from controller.cli import main
+
+    args = ["--config", str(relay_config.path), "requeue", "--state", "rejected"]
+    assert main([*args, "--date", "2020-01-01"]) == 1
+    assert "today or tomorrow only" in capsys.readouterr().err
