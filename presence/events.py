@@ -10,7 +10,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal, cast
 
 import uuid6
@@ -27,6 +27,8 @@ from presence.ids import (
 
 SCHEMA_VERSION = 1
 MAX_EVENT_BYTES = 8 * 1024
+EARLIEST_SCAN = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_SCAN = datetime(2100, 1, 1, tzinfo=UTC)
 
 CredentialKind = Literal["eid", "l1_qr", "keypad_inss", "keypad_limosa"]
 Direction = Literal["in", "out"]
@@ -253,4 +255,7 @@ def _aware_datetime(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise BadEvent("naive_datetime", "scanned_at must carry a UTC offset")
+    # Far-off years are no scan time, and near datetime's limits they overflow in UTC.
+    if not EARLIEST_SCAN <= moment <= LATEST_SCAN:
+        raise BadEvent("bad_value", "scanned_at is not between 2000 and 2100")
     return moment

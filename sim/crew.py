@@ -118,11 +118,10 @@ SUBCONTRACTORS = (
 NOT_ON_WORKS = Company("Onbekend Bouwbedrijf BV", valid_kbo("05123456"))
 
 
-def morning_crew(seed: int = 2026, today: date | None = None) -> list[Worker]:
+def morning_crew(today: date, seed: int = 2026) -> list[Worker]:
     """About fifty people: citizens with cards, posted workers with L1 codes, keypad users,
     and the awkward ones (an expired card, a person not on the roster)."""
     rng = random.Random(seed)
-    today = today or date.today()
     companies = (BUILDER, *SUBCONTRACTORS)
     crew: list[Worker] = []
 

@@ -155,7 +155,9 @@ def settle(site: DemoSite, shift: Shift, out: Callable[[str], None]) -> list[dic
     return presences
 
 
-def summary(shift: Shift, presences: list[dict[str, object]]) -> tuple[list[str], int]:
+def summary(
+    shift: Shift, presences: list[dict[str, object]], registrations: list[dict[str, object]]
+) -> tuple[list[str], int]:
     verdicts = [o.decided.verdict for o in shift.outcomes]
     refused = Counter(v.reason for v in verdicts if not v.admitted)
     by_state = Counter(str(p["state"]) for p in presences)
@@ -166,6 +168,12 @@ def summary(shift: Shift, presences: list[dict[str, object]]) -> tuple[list[str]
         if p["state"] in REGISTERED_STATES or p["state"] in ANOMALY_STATES
     }
     lost = len(shift.admitted_people - accounted)
+    # Nothing doubled: NSSO holds one registration per person and day (never a second one
+    # that would carry its SAME DECLARATION remark).
+    per_person_day = Counter(
+        (r["inss"] or r["limosa_id"], r["registration_date"]) for r in registrations
+    )
+    doubled = sum(n - 1 for n in per_person_day.values())
     lines = [
         f"admitted      {sum(v.admitted for v in verdicts)} decisions, "
         f"{len(shift.admitted_people)} people",
@@ -176,8 +184,9 @@ def summary(shift: Shift, presences: list[dict[str, object]]) -> tuple[list[str]
         + str({s: by_state[s] for s in ANOMALY_STATES if by_state[s]}),
         f"missed        {by_state['missed']}",
         f"lost          {lost}",
+        f"doubled       {doubled} (registrations at NSSO: {len(registrations)})",
     ]
-    return lines, lost
+    return lines, lost + doubled
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
     today = brussels_date(datetime.now(UTC))
-    crew = morning_crew(args.seed, today)
+    crew = morning_crew(today, args.seed)
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="sitegate-demo-"))
     print(f"sitegate demo: {len(crew)} workers, work directory {workdir}")
     with DemoSite(workdir, crew, today, use_pcscd=not args.no_pcscd) as site:
@@ -202,13 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         shift = Shift(site)
         shift.play(crew)
         presences = settle(site, shift, print)
-        lines, lost = summary(shift, presences)
+        lines, lost = summary(shift, presences, site.nsso.registrations())
     print("-- summary")
     for line in lines:
         print("   " + line)
     print(f"-- done in {time.monotonic() - started:.0f} s; the site manager's view: "
           f"sitegate-controller --config {workdir / 'controller.toml'} presences")  # fmt: skip
-    return 0 if lost == 0 else 1
+    return 0 if lost == 0 else 1  # lost or doubled
 
 
 if __name__ == "__main__":

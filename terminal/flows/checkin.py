@@ -349,9 +349,9 @@ class CheckinFlow:
             self._enter_fault()
 
     def _site_config(self, config: SiteConfig) -> None:
-        if self.site is not None and config.issued_at < self.site.issued_at:
-            log.warning("older site config v%s ignored", config.version)
-            return
+        # The retained config topic always holds the controller's current config: take what
+        # arrives. Ordering by issued_at would let one config from a controller whose clock
+        # ran ahead freeze the allowlist for good.
         self.site = config
         log.info("site config v%s: %d allowed, %d blocked", config.version,
                  len(config.allowlist), len(config.blocklist))  # fmt: skip

@@ -27,7 +27,7 @@ def test_a_card_in_the_reader_becomes_an_nsso_receipt_stored_by_the_controller(
     tmp_path: Path,
 ) -> None:
     today = brussels_date(datetime.now(UTC))
-    worker = next(w for w in morning_crew(today=today) if w.kind == "eid")
+    worker = next(w for w in morning_crew(today) if w.kind == "eid")
     lines: list[str] = []
     with DemoSite(tmp_path, [worker], today, use_pcscd=True) as site:
         if not site.card_reader.startswith("pcscd"):
@@ -53,6 +53,7 @@ def test_the_demo_plays_the_shift_and_loses_nothing(pcscd_vpcd: Pcscd, tmp_path:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert re.search(r"^\s+lost\s+0$", done.stdout, re.M)
+    assert re.search(r"^\s+doubled\s+0 ", done.stdout, re.M)
     assert "pcscd + vpcd + BELPIC emulator" in done.stdout
     assert re.search(r"already_inside|card_expired|unknown_person|not_an_l1_code", done.stdout)
     # Privacy: no full national number (11 digits in any notation) in what the demo prints.

@@ -116,7 +116,8 @@ def test_wrong_types(field: str, value: Any) -> None:
     ("field", "value"),
     [("direction", "sideways"), ("decision", "maybe"), ("seq", -1), ("event_id", "abc"),
      ("event_id", str(uuid.uuid4())), ("terminal_id", "Gate 1"), ("reason", "Not OK"),
-     ("scanned_at", "yesterday")],
+     ("scanned_at", "yesterday"), ("scanned_at", "9999-12-31T23:00:00-12:00"),
+     ("scanned_at", "0001-01-01T00:30:00+01:00")],
 )  # fmt: skip
 def test_bad_values(field: str, value: Any) -> None:
     assert_bad(body(**{field: value}), "bad_value")
