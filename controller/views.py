@@ -10,7 +10,7 @@ import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from controller import schema, siteconfig
 from controller.store import Store
@@ -75,6 +75,7 @@ def presences(
     day: date | None = None,
     state: str | None = None,
     states: tuple[str, ...] = (),
+    where: ColumnElement[bool] | None = None,
     reveal: bool = False,
 ) -> list[Row]:
     p = schema.presences.c
@@ -85,6 +86,8 @@ def presences(
         query = query.where(p.state == state)
     if states:
         query = query.where(p.state.in_(states))
+    if where is not None:
+        query = query.where(where)
     with store.transaction() as conn:
         rows = conn.execute(query).all()
     return [
@@ -102,8 +105,16 @@ def presences(
     ]
 
 
+# A presence still "sent" this long after it was claimed has an answer nobody could settle
+# (NSSO or its search keeps failing): the site manager must know before the day is over.
+STUCK_AFTER = timedelta(minutes=15)
+
+
 def anomalies(store: Store, reveal: bool = False) -> list[Row]:
-    return presences(store, states=schema.ANOMALY_STATES, reveal=reveal)
+    p = schema.presences.c
+    stuck = and_(p.state == schema.SENT, p.updated_at < store.clock.now() - STUCK_AFTER)
+    condition = or_(p.state.in_(schema.ANOMALY_STATES), stuck)
+    return presences(store, where=condition, reveal=reveal)
 
 
 def onsite(store: Store, reveal: bool = False) -> list[Row]:

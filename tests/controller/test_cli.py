@@ -72,6 +72,33 @@ def test_anomalies_list_the_people_without_employer(site, capsys):
     assert "needs_employer" in out and inss(2).masked() in out and "pending" not in out
 
 
+def test_anomalies_list_a_presence_stuck_in_sent(site, capsys):
+    from controller import schema
+
+    _record(site, _db(site), checkin(limosa(3)), checkin(limosa(4)))
+    store = open_store(_db(site))
+    try:
+        with store.transaction() as conn:
+            p = schema.presences.c
+            long_ago = datetime.now(UTC) - timedelta(minutes=20)
+            conn.execute(
+                schema.presences.update()
+                .where(p.person_id == limosa(3).digits)
+                .values(state="sent", updated_at=long_ago)
+            )
+            conn.execute(
+                schema.presences.update()
+                .where(p.person_id == limosa(4).digits)
+                .values(state="sent", updated_at=datetime.now(UTC))
+            )
+    finally:
+        store.close()
+    assert main(["--config", str(site), "anomalies", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["state"] for r in rows] == ["sent"]
+    assert rows[0]["person"] == limosa(3).masked()
+
+
 def test_onsite_lists_who_went_in_and_not_out(site, capsys):
     now = datetime.now(UTC)
     _record(
