@@ -29,13 +29,16 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from controller.mqtt import RECEIVE_MAXIMUM
 from presence import topics
 from presence.events import CheckIn, Credential, encode, new_event_id
 from presence.ids import LimosaId, WorkplaceId
-from presence.messages import decode_ack
+from presence.messages import decode_acks
 from sim.mosquitto import MosquittoBroker
 from sim.processes import free_port
 
@@ -107,14 +110,14 @@ def publisher(
     client = _client(f"bench-pub-{index}-{os.getpid()}", port)
 
     def on_message(_c: object, _u: object, message: mqtt.MQTTMessage) -> None:
-        ack = decode_ack(bytes(message.payload))
-        started = sent.pop(str(ack.event_id), None)
-        if started is not None:
-            now = time.time()
-            latencies.append(now - started)
-            last_ack[0] = now
-            if len(latencies) >= count:
-                done.set()
+        now = time.time()
+        for ack in decode_acks(bytes(message.payload)):
+            started = sent.pop(str(ack.event_id), None)
+            if started is not None:
+                latencies.append(now - started)
+                last_ack[0] = now
+        if len(latencies) >= count:
+            done.set()
 
     subscribed = threading.Event()
     client.on_message = on_message
@@ -171,7 +174,12 @@ def bare_subscriber(port: int, expected: int, ready: Any, results: Any) -> None:
 
     client.on_message = on_message
     client.on_subscribe = lambda *a: ready.set()
-    client.connect("127.0.0.1", port)
+    # The controller's session settings (persistent session, same receive window), so that
+    # the baseline is not cheaper for the broker than the controller.
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = RECEIVE_MAXIMUM
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
     _nodelay(client)
     client.subscribe(topics.subscription(WORKPLACE, "checkin"), qos=1)
     client.loop_start()

@@ -50,7 +50,7 @@ from presence.messages import Ack, BadMessage, decode_status, encode_acks, encod
 
 log = logging.getLogger(__name__)
 
-GROUP_COMMIT_S = 0.008  # how long the writer waits to fill a group after its first message
+GROUP_COMMIT_S = 0.004  # how long the writer waits to fill a group after its first message
 GROUP_MAX = 1000
 ACKS_PER_MESSAGE = 500  # end-to-end acks in one message (about 120 bytes each)
 STORE_RETRY_S = 1.0  # pause before retrying a group the database refused

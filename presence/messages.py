@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -94,28 +95,58 @@ def _shape(what: str, exc: Exception) -> BadMessage:
 
 
 def encode_ack(ack: Ack) -> bytes:
-    return _dump(
-        {
-            "event_id": str(ack.event_id),
-            "status": ack.status,
-            "presence_state": ack.presence_state,
-            "reason": ack.reason,
-        }
-    )
+    return _dump(_ack_body(ack))
+
+
+def _ack_body(ack: Ack) -> dict[str, Any]:
+    return {
+        "event_id": str(ack.event_id),
+        "status": ack.status,
+        "presence_state": ack.presence_state,
+        "reason": ack.reason,
+    }
+
+
+def _ack_of(body: Any) -> Ack:
+    status = body["status"]
+    if status not in ACK_STATUSES:
+        raise ValueError(status)
+    state, reason = body.get("presence_state"), body.get("reason")
+    if not (state is None or isinstance(state, str)) or not (
+        reason is None or isinstance(reason, str)
+    ):
+        raise TypeError("presence_state/reason")
+    return Ack(uuid.UUID(body["event_id"]), status, state, reason)
 
 
 def decode_ack(payload: bytes) -> Ack:
     body = _load(payload, "ack")
     try:
-        status = body["status"]
-        if status not in ACK_STATUSES:
-            raise ValueError(status)
-        state, reason = body.get("presence_state"), body.get("reason")
-        if not (state is None or isinstance(state, str)) or not (
-            reason is None or isinstance(reason, str)
-        ):
-            raise TypeError("presence_state/reason")
-        return Ack(uuid.UUID(body["event_id"]), status, state, reason)
+        return _ack_of(body)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise _shape("ack", exc) from None
+
+
+def encode_acks(acks: Sequence[Ack]) -> bytes:
+    """Several end-to-end acks in one message: ``{"v": 1, "acks": [ack, ...]}``.
+
+    The controller answers a whole commit group with one message per terminal.
+    """
+    if not acks:
+        raise ValueError("an ack batch holds at least one ack")
+    return _dump({"acks": [_ack_body(ack) for ack in acks]})
+
+
+def decode_acks(payload: bytes) -> list[Ack]:
+    """The acks of an ack message, batch or single form; one bad ack refuses the batch."""
+    body = _load(payload, "ack")
+    try:
+        if "acks" not in body:
+            return [_ack_of(body)]
+        items = body["acks"]
+        if not isinstance(items, list) or not items:
+            raise ValueError("acks must be a non-empty list")
+        return [_ack_of(item) for item in items]
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise _shape("ack", exc) from None
 

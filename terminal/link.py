@@ -10,7 +10,8 @@ Nothing here is ever waited on by a decision: the flow commits to the outbox and
 in ``seq`` order, at most ``WINDOW`` ahead of the acks; after every (re)connect, and when the
 oldest sent event has waited ``RESEND_AFTER_S`` for its ack, it starts again from the oldest
 unacknowledged one (the controller de-duplicates by ``event_id``). An event leaves the outbox
-on the controller's ack, never on PUBACK.
+on the controller's ack, never on PUBACK; one ack message may name several events (the
+controller answers a commit group at once), and the single-ack form is still accepted.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from presence.messages import (
     BadMessage,
     SiteConfig,
     TerminalStatus,
-    decode_ack,
+    decode_acks,
     decode_site_config,
     encode_site_config,
     encode_status,
@@ -196,22 +197,29 @@ class Link:
             self._callback_failed("on_message", exc)
 
     def _ack(self, payload: bytes) -> None:
+        """One ack message, single or batch: every event it names leaves the outbox."""
         try:
-            ack = decode_ack(payload)
+            acks = decode_acks(payload)
         except BadMessage as exc:
             log.warning("bad ack ignored: %s", exc)
             return
-        if ack.status == "refused":
-            log.warning("controller refused event %s (%s)", ack.event_id, ack.reason)
-        try:
-            removed = self._outbox.ack(ack.event_id)
-        except OutboxError as exc:
-            log.error("ack for %s not recorded: %s", ack.event_id, exc)
+        done: list[uuid.UUID] = []
+        for ack in acks:
+            if ack.status == "refused":
+                log.warning("controller refused event %s (%s)", ack.event_id, ack.reason)
+            try:
+                removed = self._outbox.ack(ack.event_id)
+            except OutboxError as exc:
+                log.error("ack for %s not recorded: %s", ack.event_id, exc)
+                continue
+            if not removed:
+                log.debug("ack for %s: not in the outbox (already acked)", ack.event_id)
+            done.append(ack.event_id)
+        if not done:
             return
-        if not removed:
-            log.debug("ack for %s: not in the outbox (already acked)", ack.event_id)
         with self._wake:
-            self._sent.pop(ack.event_id, None)
+            for event_id in done:
+                self._sent.pop(event_id, None)
             self._work = True
             self._wake.notify()
 

@@ -51,6 +51,26 @@ def test_a_limosa_checkin_is_stored_then_acked_with_a_pending_presence(running, 
     assert _count(store, schema.presences) == 1
 
 
+def test_a_burst_is_acked_once_per_event_in_batches_per_terminal(running, mosquitto, terminal):
+    _controller, store = running
+    other = FakeTerminal(mosquitto.port, "gate-2")
+    try:
+        mine = [checkin(limosa(100 + n), seq=n) for n in range(60)]
+        theirs = [checkin(limosa(200 + n), terminal="gate-2", seq=n) for n in range(20)]
+        other.send_burst(theirs)
+        terminal.send_burst(mine)
+        acks = terminal.acks_for(60)
+        their_acks = other.acks_for(20)
+    finally:
+        other.close()
+    assert set(acks) == {e.event_id for e in mine}
+    assert {a.status for a in acks.values()} == {"stored"}
+    assert set(their_acks) == {e.event_id for e in theirs}
+    assert sum(terminal.ack_messages) == 60 and sum(other.ack_messages) == 20
+    assert len(terminal.ack_messages) < 60  # a commit group answers in one message
+    assert _count(store, schema.events) == 80
+
+
 def test_a_person_not_on_the_roster_needs_an_employer(running, terminal):
     terminal.send(checkin(inss(1)))
     assert terminal.ack().presence_state == "needs_employer"

@@ -1,3 +1,4 @@
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -13,9 +14,11 @@ from presence.messages import (
     SitePolicy,
     TerminalStatus,
     decode_ack,
+    decode_acks,
     decode_site_config,
     decode_status,
     encode_ack,
+    encode_acks,
     encode_site_config,
     encode_status,
     person_hash,
@@ -27,6 +30,50 @@ SALT = "00112233445566778899aabbccddeeff"
 def test_ack_round_trip() -> None:
     ack = Ack(uuid.uuid4(), "stored", "pending", None)
     assert decode_ack(encode_ack(ack)) == ack
+
+
+def test_ack_batch_round_trip_keeps_order() -> None:
+    acks = [
+        Ack(uuid.uuid4(), "stored", "pending", None),
+        Ack(uuid.uuid4(), "duplicate", "registered", None),
+        Ack(uuid.uuid4(), "refused", None, "unknown_terminal"),
+    ]
+    payload = encode_acks(acks)
+    assert json.loads(payload)["v"] == 1
+    assert decode_acks(payload) == acks
+
+
+def test_decode_acks_accepts_the_single_form() -> None:
+    ack = Ack(uuid.uuid4(), "stored", "needs_employer", None)
+    assert decode_acks(encode_ack(ack)) == [ack]
+
+
+def test_an_empty_batch_cannot_be_encoded() -> None:
+    with pytest.raises(ValueError):
+        encode_acks([])
+
+
+_GOOD_ACK = {"event_id": str(uuid.uuid4()), "status": "stored"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"v": 1, "acks": []},
+        {"v": 1, "acks": {"event_id": _GOOD_ACK["event_id"]}},
+        {"v": 1, "acks": "stored"},
+        {"v": 1, "acks": [_GOOD_ACK, "not an ack"]},
+        {"v": 1, "acks": [_GOOD_ACK, {"event_id": "nope", "status": "stored"}]},
+        {"v": 1, "acks": [_GOOD_ACK, {"event_id": _GOOD_ACK["event_id"], "status": "lost"}]},
+        {"v": 1, "acks": [{"status": "stored"}]},
+        {"v": 1, "acks": [{**_GOOD_ACK, "reason": 7}]},
+        {"v": 1, "acks": [[_GOOD_ACK]]},
+    ],
+)
+def test_a_malformed_batch_is_refused_whole(body: dict[str, object]) -> None:
+    with pytest.raises(BadMessage) as caught:
+        decode_acks(json.dumps(body).encode())
+    assert caught.value.code == "shape"
 
 
 def test_site_config_round_trip_holds_hashes_not_numbers() -> None:
@@ -63,7 +110,7 @@ def test_status_round_trip() -> None:
     [(b"nope", "not_json"), (b"[]", "shape"), (b'{"v": 9}', "version"), (b'{"v": 1}', "shape")],
 )
 def test_bad_messages_have_codes(payload: bytes, code: str) -> None:
-    for decode in (decode_ack, decode_site_config, decode_status):
+    for decode in (decode_ack, decode_acks, decode_site_config, decode_status):
         with pytest.raises(BadMessage) as caught:
             decode(payload)
         assert caught.value.code == code
@@ -71,7 +118,7 @@ def test_bad_messages_have_codes(payload: bytes, code: str) -> None:
 
 @given(st.binary(max_size=300))
 def test_decoders_raise_only_bad_message(data: bytes) -> None:
-    for decode in (decode_ack, decode_site_config, decode_status):
+    for decode in (decode_ack, decode_acks, decode_site_config, decode_status):
         try:
             decode(data)
         except BadMessage:

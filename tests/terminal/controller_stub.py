@@ -3,7 +3,7 @@
 It keeps a persistent MQTT session (so the broker queues check-ins while it is away),
 stores each event once by ``event_id`` and answers every delivery with an end-to-end
 ``presence.messages.Ack`` (``stored`` the first time, ``duplicate`` after) on the
-terminal's ack topic.
+terminal's ack topic, in the batch form the controller sends (a batch of one).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from paho.mqtt.properties import Properties
 
 from presence import topics
 from presence.events import CheckIn, decode
-from presence.messages import Ack, TerminalStatus, decode_status, encode_ack
+from presence.messages import Ack, TerminalStatus, decode_status, encode_acks
 
 WORKPLACE = "1Y102M7NZF7PZ"
 
@@ -71,7 +71,7 @@ class ControllerStub:
         ack = (
             Ack(event.event_id, "duplicate") if duplicate else Ack(event.event_id, "stored", "new")
         )
-        client.publish(topics.ack_topic(WORKPLACE, event.terminal_id), encode_ack(ack), qos=1)
+        client.publish(topics.ack_topic(WORKPLACE, event.terminal_id), encode_acks([ack]), qos=1)
 
     def last_status(self) -> TerminalStatus | None:
         with self._lock:

@@ -17,6 +17,7 @@ from presence.messages import (
     SiteConfig,
     decode_site_config,
     encode_ack,
+    encode_acks,
     encode_site_config,
 )
 from sim.mosquitto import MosquittoBroker
@@ -245,6 +246,34 @@ def test_bad_acks_and_configs_are_ignored_and_refused_acks_still_clear(
     sender.publish(ack_topic, encode_ack(refused), qos=1).wait_for_publish(5)
     assert wait_until(lambda: terminal.outbox.depth == 0)
     assert terminal.link.errors == 0 and terminal.configs == []
+    sender.loop_stop()
+    sender.disconnect()
+
+
+def test_one_batch_ack_clears_every_event_it_names(
+    mosquitto: MosquittoBroker, make_terminal: Callable[..., Terminal],
+    logged_errors: ErrorLogGuard,
+) -> None:  # fmt: skip
+    terminal = make_terminal(mosquitto.port)
+    terminal.link.start()
+    assert wait_until(lambda: terminal.link.connected)
+    terminal.add(4)
+    first, second, third, fourth = terminal.outbox.pending()
+    sender = _client("batch-sender")
+    sender.connect("127.0.0.1", mosquitto.port)
+    sender.loop_start()
+    batch = [
+        Ack(first.event_id, "stored", "pending"),
+        Ack(third.event_id, "duplicate", "registered"),
+        Ack(fourth.event_id, "refused", None, "bad_identifier"),
+    ]
+    ack_topic = topics.ack_topic(WORKPLACE, "gate-1")
+    sender.publish(ack_topic, encode_acks(batch), qos=1).wait_for_publish(5)
+    assert wait_until(lambda: terminal.outbox.depth == 1)
+    assert [item.event_id for item in terminal.outbox.pending()] == [second.event_id]
+    sender.publish(ack_topic, encode_acks([Ack(second.event_id, "stored", "pending")]), qos=1)
+    assert wait_until(lambda: terminal.outbox.depth == 0)
+    assert terminal.link.errors == 0
     sender.loop_stop()
     sender.disconnect()
 
