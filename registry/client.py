@@ -20,7 +20,7 @@ from lxml import etree
 from registry import http, requests, responses
 from registry.errors import InvalidRequest, MalformedResponse, RegistryError, RegistryRejected
 from registry.signing import Signer
-from registry.soap import Envelope, envelope, serialize
+from registry.soap import Envelope, envelope, parse_document, serialize
 from registry.wire import (
     CANCEL,
     GET,
@@ -95,8 +95,7 @@ class RegistryClient:
 
     def _register_chunk(self, chunk: Sequence[PresenceItem]) -> list[Answer]:
         started = time.perf_counter()
-        payload = requests.encode_register(chunk)
-        answer = self._call(REGISTER, payload, started)
+        answer = self._call(REGISTER, self._signed(requests.register_document(chunk)), started)
         started = time.perf_counter()
         try:
             decoded = responses.decode_register(answer.payload)
@@ -113,7 +112,7 @@ class RegistryClient:
         results: list[CancelResult] = []
         for chunk in _chunks(wanted, MAX_ITEMS_PER_CALL):
             started = time.perf_counter()
-            answer = self._call(CANCEL, requests.encode_cancel(chunk), started)
+            answer = self._call(CANCEL, self._document(requests.encode_cancel(chunk)), started)
             decoded = self._parse(responses.decode_cancel, answer)
             got = [r.receipt_id for r in decoded]
             if got != [str(int(r.receipt_id)) for r in chunk]:
@@ -134,7 +133,7 @@ class RegistryClient:
         for _ in range(MAX_SEARCH_PAGES):
             page_query = _with_page(query, first_row)
             started = time.perf_counter()
-            answer = self._call(SEARCH, requests.encode_search(page_query), started)
+            answer = self._call(SEARCH, self._document(requests.encode_search(page_query)), started)
             page = self._parse(responses.decode_search, answer)
             if page.errors:
                 codes = ", ".join(e.code for e in page.errors)
@@ -148,7 +147,8 @@ class RegistryClient:
     def get(self, receipt_id: str) -> RegistrationResult:
         """The registration with its validation history; ``RegistryRejected`` if unknown."""
         started = time.perf_counter()
-        answer = self._call(GET, requests.encode_get(check_receipt_id(receipt_id)), started)
+        payload = requests.encode_get(check_receipt_id(receipt_id))
+        answer = self._call(GET, self._document(payload), started)
         result = self._parse(responses.decode_get, answer)
         if result is None:
             raise RegistryRejected("not_found", "the registry knows no such receipt")
@@ -158,11 +158,21 @@ class RegistryClient:
 
     # --- plumbing --------------------------------------------------------------------
 
-    def _call(self, operation: Operation, payload: etree._Element, started: float) -> Envelope:
+    def _document(self, payload: etree._Element) -> bytes:
+        """``payload`` in an envelope, signed when we sign, as bytes to send."""
         doc = envelope(payload)
         if self._signer is not None:
             doc = self._signer.sign(doc)
-        body = serialize(doc)
+        return serialize(doc)
+
+    def _signed(self, document: bytes) -> bytes:
+        """A document written as text, signed when we sign (the signer works on a tree)."""
+        if self._signer is None:
+            return document
+        return serialize(self._signer.sign(parse_document(document)))
+
+    def _call(self, operation: Operation, body: bytes, started: float) -> Envelope:
+        """POST ``body``; ``started`` is when encoding began (the time up to now is ours)."""
         sent = time.perf_counter()
         self.stats.encode_s += sent - started
         try:

@@ -10,7 +10,7 @@ from lxml import etree
 
 from registry import xmlread as rd
 from registry.errors import InvalidRequest, MalformedResponse
-from registry.soap import NS_OPS, NS_TYPES
+from registry.soap import NS_OPS, NS_TYPES, envelope_text, xml_text
 from registry.wire import (
     MAX_ITEMS_PER_CALL,
     MAX_PERIODS_PER_SEARCH,
@@ -26,9 +26,58 @@ _NSMAP = {"pr": NS_OPS, "prt": NS_TYPES}
 Sub = etree.SubElement
 
 
-def encode_register(items: Sequence[PresenceItem]) -> etree._Element:
+def register_document(items: Sequence[PresenceItem]) -> bytes:
+    """The whole registerPresences request document, written as text (the client's path).
+
+    The same document as ``serialize(envelope(encode_register(items)))`` without building a
+    tree: the envelope and tags are fixed text, the values go through ``xml_text``. Tests hold
+    it to the XSD and to the element form.
+    """
+    _check_batch(items)
+    body = "".join([item_text(item) for item in items])
+    return envelope_text(f"<pr:RegisterPresencesRequest>{body}</pr:RegisterPresencesRequest>")
+
+
+def item_text(item: PresenceItem) -> str:
+    """One ``PresenceRegistrationRequest`` (a SubmitType) as XML text, fields in XSD order."""
+    return (
+        f"<pr:PresenceRegistrationRequest>{_day_text(item)}{_person_text(item)}"
+        f"<prt:WorkPlaceId>{xml_text(item.workplace_id)}</prt:WorkPlaceId>"
+        f"{_reference_text(item)}</pr:PresenceRegistrationRequest>"
+    )
+
+
+def _day_text(item: PresenceItem) -> str:
+    day = item.registration_date
+    return "" if day is None else f"<prt:RegistrationDate>{day.isoformat()}</prt:RegistrationDate>"
+
+
+def _person_text(item: PresenceItem) -> str:
+    if item.limosa_id is not None:
+        return f"<prt:LimosaId>{xml_text(item.limosa_id)}</prt:LimosaId>"
+    return (
+        f"<prt:INSS>{xml_text(item.inss or '')}</prt:INSS>"
+        f"<prt:CompanyID>{item.company_id:d}</prt:CompanyID>"
+    )
+
+
+def _reference_text(item: PresenceItem) -> str:
+    reference = item.client_reference
+    if reference is None:
+        return ""
+    return (
+        "<prt:ClientPresenceRegistrationReference>"
+        f"{xml_text(reference)}</prt:ClientPresenceRegistrationReference>"
+    )
+
+
+def _check_batch(items: Sequence[PresenceItem]) -> None:
     if not 1 <= len(items) <= MAX_ITEMS_PER_CALL:
         raise InvalidRequest("batch_size", f"1 to {MAX_ITEMS_PER_CALL} items per call")
+
+
+def encode_register(items: Sequence[PresenceItem]) -> etree._Element:
+    _check_batch(items)
     root = etree.Element(_O + "RegisterPresencesRequest", nsmap=_NSMAP)
     for item in items:
         submit_type(Sub(root, _O + "PresenceRegistrationRequest"), item)
@@ -140,34 +189,35 @@ class Submitted:
 
 def read_submitted(element: etree._Element) -> Submitted:
     """A SubmitType (or ConsultSubmitType) element; ``MalformedResponse`` on bad shape."""
-    day, inss, company, limosa, workplace, reference = rd.pick(element, _SUBMITTED)
-    raw_date = rd.maybe_text(day)
-    raw_company = rd.maybe_text(company)
-    if reference is not None and len(reference):
-        raise MalformedResponse("ClientPresenceRegistrationReference must hold text")
-    return Submitted(
-        workplace_id=rd.text(rd.need(workplace, "WorkPlaceId")),
-        inss=rd.maybe_text(inss),
-        company_id=None if raw_company is None else rd.to_int(raw_company, "CompanyID"),
-        limosa_id=rd.maybe_text(limosa),
-        registration_date=None if raw_date is None else rd.to_date(raw_date, "RegistrationDate"),
-        client_reference=None if reference is None else (reference.text or ""),
+    return Submitted(*submitted_fields(element))
+
+
+SubmittedFields = tuple[str, str | None, int | None, str | None, date | None, str | None]
+
+
+def submitted_fields(element: etree._Element) -> SubmittedFields:
+    """The values of a SubmitType in ``Submitted``'s field order, without building one."""
+    day, inss, company, limosa, workplace, reference = _SUBMITTED.read(element)
+    client_reference = None
+    if reference is not None:  # kept as sent, spaces included: it is compared to ours
+        if len(reference):
+            raise MalformedResponse("ClientPresenceRegistrationReference must hold text")
+        client_reference = reference.text or ""
+    return (
+        rd.need_text(workplace, "WorkPlaceId"),
+        inss,
+        None if company is None else rd.to_int(company, "CompanyID"),
+        limosa,
+        None if day is None else rd.to_date(day, "RegistrationDate"),
+        client_reference,
     )
 
 
-_SUBMITTED = {
-    _T + name: index
-    for index, name in enumerate(
-        (
-            "RegistrationDate",
-            "INSS",
-            "CompanyID",
-            "LimosaId",
-            "WorkPlaceId",
-            "ClientPresenceRegistrationReference",
-        )
-    )
-}
+_SUBMITTED = rd.Shape(
+    NS_TYPES,
+    leaves=("RegistrationDate", "INSS", "CompanyID", "LimosaId", "WorkPlaceId"),
+    nested=("ClientPresenceRegistrationReference",),
+)
 
 
 def read_register(payload: etree._Element) -> list[etree._Element]:

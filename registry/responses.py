@@ -19,6 +19,7 @@ from registry.requests import (
     read_submitted,
     search_request_type,
     submit_type,
+    submitted_fields,
 )
 from registry.soap import NS_OPS, NS_TYPES
 from registry.wire import (
@@ -36,23 +37,24 @@ _O = f"{{{NS_OPS}}}"
 _T = f"{{{NS_TYPES}}}"
 _NSMAP = {"pr": NS_OPS, "prt": NS_TYPES}
 Sub = etree.SubElement
-_REGISTRATION = {
-    _T + name: index
-    for index, name in enumerate(
-        (
-            "PresenceRegistrationSubmitted",
-            "PresenceRegistrationConsultSubmitted",
-            "Sector",
-            "INSS",
-            "PresenceRegistrationId",
-            "CreationDate",
-            "Channel",
-            "LastValidation",
-            "ValidationHistory",
-        )
-    )
-}
-_VALIDATION = {_T + "Status": 0, _T + "ValidationDate": 1, _T + "RemarkList": 2}
+_REGISTRATION = rd.Shape(
+    NS_TYPES,
+    leaves=("Sector", "INSS", "PresenceRegistrationId", "CreationDate", "Channel"),
+    nested=(
+        "PresenceRegistrationSubmitted",
+        "PresenceRegistrationConsultSubmitted",
+        "LastValidation",
+        "ValidationHistory",
+    ),
+)
+_VALIDATION = rd.Shape(NS_TYPES, leaves=("Status", "ValidationDate"), nested=("RemarkList",))
+_ERROR = rd.Shape(NS_TYPES, leaves=("ErrorCode", "ErrorDescription"))
+_REGISTER_ANSWER = _O + "PresenceRegistrationResponse"
+_REGISTRATION_TAG = _T + "PresenceRegistration"
+_REFUSAL_TAG = _T + "PresenceRegistrationError"
+_REMARK_TAG = _T + "Remark"
+_VALIDATION_TAG = _T + "Validation"
+_ERROR_TAG = _T + "Error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,20 +209,20 @@ def _expect(payload: etree._Element, name: str) -> None:
 def decode_register(payload: etree._Element) -> list[RegistrationResult | RefusedItem]:
     _expect(payload, "RegisterPresencesResponse")
     answers: list[RegistrationResult | RefusedItem] = []
-    for response in rd.elements(payload, NS_OPS, "PresenceRegistrationResponse"):
+    for response in payload[:]:  # type: ignore[index]
+        if response.tag != _REGISTER_ANSWER:
+            continue
         if len(response) != 1:
             raise MalformedResponse("an answer must be a registration or an error")
         child = response[0]
-        ok = child if child.tag == _T + "PresenceRegistration" else None
-        error = child if child.tag == _T + "PresenceRegistrationError" else None
-        if ok is None and error is None:
-            raise MalformedResponse("an answer must be a registration or an error")
-        if ok is not None:
-            answers.append(read_registration(ok))
+        tag = child.tag
+        if tag == _REGISTRATION_TAG:
+            answers.append(read_registration(child))
+        elif tag == _REFUSAL_TAG:
+            submitted = read_submitted(rd.one(child, NS_TYPES, "PresenceRegistrationSubmitted"))
+            answers.append(RefusedItem(submitted, read_errors(child)))
         else:
-            assert error is not None
-            submitted = read_submitted(rd.one(error, NS_TYPES, "PresenceRegistrationSubmitted"))
-            answers.append(RefusedItem(submitted, read_errors(error)))
+            raise MalformedResponse("an answer must be a registration or an error")
     if not answers:
         raise MalformedResponse("RegisterPresencesResponse holds no answer")
     return answers
@@ -229,9 +231,14 @@ def decode_register(payload: etree._Element) -> list[RegistrationResult | Refuse
 def read_errors(parent: etree._Element) -> tuple[ErrorDetail, ...]:
     container = rd.one(parent, NS_TYPES, "ErrorList")
     details = []
-    for error in rd.elements(container, NS_TYPES, "Error"):
-        code = rd.text(rd.one(error, NS_TYPES, "ErrorCode"))
-        details.append(ErrorDetail(code, rd.text(rd.one(error, NS_TYPES, "ErrorDescription"))))
+    for error in container:
+        if error.tag == _ERROR_TAG:
+            code, description = _ERROR.read(error)
+            details.append(
+                ErrorDetail(
+                    rd.need_text(code, "ErrorCode"), rd.need_text(description, "ErrorDescription")
+                )
+            )
     if not details:
         raise MalformedResponse("an ErrorList holds no Error")
     return tuple(details)
@@ -239,54 +246,45 @@ def read_errors(parent: etree._Element) -> tuple[ErrorDetail, ...]:
 
 def read_registration(element: etree._Element) -> RegistrationResult:
     """A ``PresenceRegistrationType`` element as a result."""
-    (
-        submit,
-        consult,
-        sector_el,
-        inss_el,
-        receipt_el,
-        created_el,
-        channel_el,
-        last_el,
-        history_el,
-    ) = rd.pick(element, _REGISTRATION)
+    (sector, latest_inss, receipt, created, channel, submit, consult, last_el, history_el) = (
+        _REGISTRATION.read(element)
+    )
     if (submit is None) == (consult is None):
         raise MalformedResponse("a registration needs exactly one submitted item")
-    submitted = read_submitted(submit if submit is not None else rd.need(consult, "Submitted"))
-    created = rd.to_datetime(rd.text(rd.need(created_el, "CreationDate")), "CreationDate")
-    receipt = rd.text(rd.need(receipt_el, "PresenceRegistrationId"))
+    echo = submit if submit is not None else consult  # not `or`: a childless element is falsy
+    workplace, inss, company_id, limosa, day, reference = submitted_fields(echo)
+    created_at = rd.to_datetime(rd.need_text(created, "CreationDate"), "CreationDate")
+    receipt_id = rd.to_int(
+        rd.need_text(receipt, "PresenceRegistrationId"), "PresenceRegistrationId"
+    )
     last = read_validation(rd.need(last_el, "LastValidation"))
     history: tuple[Validation, ...] = ()
     if history_el is not None:
-        history = tuple(read_validation(v) for v in rd.elements(history_el, NS_TYPES, "Validation"))
-    sector = rd.maybe_text(sector_el)
-    latest_inss = rd.maybe_text(inss_el)
+        history = tuple(read_validation(v) for v in history_el if v.tag == _VALIDATION_TAG)
     return RegistrationResult(
-        receipt_id=str(rd.to_int(receipt, "PresenceRegistrationId")),
+        receipt_id=str(receipt_id),
         status=last.status,
-        workplace_id=submitted.workplace_id,
-        registration_date=submitted.registration_date or brussels_date(created),
-        inss=submitted.inss or latest_inss,
-        company_id=submitted.company_id,
-        limosa_id=submitted.limosa_id,
-        client_reference=submitted.client_reference,
+        workplace_id=workplace,
+        registration_date=day or brussels_date(created_at),
+        inss=inss or latest_inss,
+        company_id=company_id,
+        limosa_id=limosa,
+        client_reference=reference,
         remarks=last.remarks,
         history=history or (last,),
-        created_at=created,
+        created_at=created_at,
         sector=None if sector is None else rd.to_int(sector, "Sector"),
-        channel=rd.text(rd.need(channel_el, "Channel")),
+        channel=rd.need_text(channel, "Channel"),
     )
 
 
 def read_validation(element: etree._Element) -> Validation:
-    status_el, date_el, container = rd.pick(element, _VALIDATION)
-    status = rd.text(rd.need(status_el, "Status"))
+    status, raw_date, container = _VALIDATION.read(element)
     if not status:
-        raise MalformedResponse("empty Status")
-    raw_date = rd.maybe_text(date_el)
+        raise MalformedResponse("Status is missing" if status is None else "empty Status")
     remarks: tuple[str, ...] = ()
     if container is not None:
-        remarks = tuple(rd.text(r) for r in rd.elements(container, NS_TYPES, "Remark"))
+        remarks = tuple(rd.text(r) for r in container if r.tag == _REMARK_TAG)
     validated = None if raw_date is None else rd.to_datetime(raw_date, "ValidationDate")
     return Validation(status, validated, remarks)
 

@@ -6,11 +6,12 @@ every surprise becomes ``MalformedResponse``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lxml import etree
 
-from registry.errors import FaultDetail, MalformedResponse
+from registry.errors import FaultDetail, InvalidRequest, MalformedResponse
 
 NS_SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 NS_OPS = "http://socialsecurity.be/presenceregistration/v1"
@@ -22,6 +23,14 @@ FAULT_KINDS = ("SystemError", "BusinessError")
 CONTENT_TYPE = "text/xml; charset=utf-8"
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 
+_XML_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
+_ENVELOPE_OPEN = (
+    f'<soapenv:Envelope xmlns:soapenv="{NS_SOAP}" xmlns:pr="{NS_OPS}" xmlns:prt="{NS_TYPES}">'
+    "<soapenv:Body>"
+)
+_ENVELOPE_CLOSE = "</soapenv:Body></soapenv:Envelope>"
+# what XML 1.0 cannot carry at all (controls, lone surrogates, U+FFFE/U+FFFF)
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
 )
@@ -52,6 +61,31 @@ def envelope(payload: etree._Element, header: etree._Element | None = None) -> e
     body = etree.SubElement(env, f"{{{NS_SOAP}}}Body")
     body.append(payload)
     return env
+
+
+def envelope_text(payload: str) -> bytes:
+    """A whole document around ``payload``, XML text that uses the ``pr``/``prt`` prefixes.
+
+    The same bytes as ``serialize(envelope(...))`` of the element form, without building a
+    tree; the caller answers for ``payload`` being well-formed (escaped with ``xml_text``).
+    """
+    return f"{_XML_DECLARATION}{_ENVELOPE_OPEN}{payload}{_ENVELOPE_CLOSE}".encode()
+
+
+def xml_text(value: str) -> str:
+    """``value`` escaped for element content, as lxml escapes it (``&``, ``<``, ``>``, CR).
+
+    Quotes need no escaping outside attributes. A character XML cannot carry is an
+    ``InvalidRequest`` (``xml_char``), where lxml would raise a bare ``ValueError``.
+    """
+    if value.isascii() and value.isprintable():  # the usual case: no control, no CR
+        if "&" in value or "<" in value or ">" in value:
+            return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return value
+    if _NOT_XML.search(value):
+        raise InvalidRequest("xml_char", "a text holds a character XML cannot carry")
+    escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("\r", "&#13;")
 
 
 def serialize(element: etree._Element) -> bytes:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 from lxml import etree
 
@@ -21,29 +23,49 @@ _DATETIME = re.compile(
 )
 
 
-def pick(parent: etree._Element, slots: dict[str, int]) -> list[etree._Element | None]:
-    """The children named in ``slots`` (tag -> index) in one pass; each at most once.
+class Shape:
+    """The fields of one complex type: leaves (read as stripped text) and nested elements.
 
-    The decoders' fast path: one loop over the children instead of one search per field.
+    ``read`` makes one pass over the children and dispatches on their Clark tag names, which
+    are built once here: any prefix, any whitespace between elements, absent optional fields
+    (None) are accepted; a repeated field or a leaf holding elements is ``MalformedResponse``.
+    Children not named here are skipped.
     """
-    found: list[etree._Element | None] = [None] * len(slots)
-    for child in parent:
-        index = slots.get(child.tag)
-        if index is not None:
+
+    __slots__ = ("_leaves", "_size", "_slots")
+
+    def __init__(self, ns: str, leaves: Sequence[str], nested: Sequence[str] = ()) -> None:
+        names = [*leaves, *nested]
+        self._slots = {f"{{{ns}}}{name}": index for index, name in enumerate(names)}
+        self._leaves = len(leaves)
+        self._size = len(names)
+
+    def read(self, parent: etree._Element) -> list[Any]:
+        """The leaves' texts, then the nested elements, in declaration order; None if absent."""
+        leaves = self._leaves
+        found: list[Any] = [None] * self._size
+        slots = self._slots
+        # a slice builds the child list in C, faster than iterating (the stubs lack slices)
+        for child in parent[:]:  # type: ignore[index]
+            index = slots.get(child.tag)
+            if index is None:
+                continue
             if found[index] is not None:
                 raise MalformedResponse(f"more than one {_local(child)} in {_local(parent)}")
-            found[index] = child
-    return found
+            if index < leaves:
+                if len(child):
+                    raise MalformedResponse(f"{_local(child)} must hold text, not elements")
+                value = child.text
+                found[index] = value.strip() if value else ""
+            else:
+                found[index] = child
+        return found
 
 
 def need(element: etree._Element | None, name: str) -> etree._Element:
     if element is None:
         raise MalformedResponse(f"{name} is missing")
     return element
-
-
-def maybe_text(element: etree._Element | None) -> str | None:
-    return None if element is None else text(element)
 
 
 def elements(parent: etree._Element, ns: str, name: str) -> list[etree._Element]:
@@ -76,35 +98,61 @@ def opt_text(parent: etree._Element, ns: str, name: str) -> str | None:
     return None if found is None else text(found)
 
 
+def need_text(value: str | None, name: str) -> str:
+    if value is None:
+        raise MalformedResponse(f"{name} is missing")
+    return value
+
+
 def to_int(value: str, what: str) -> int:
-    if not _INT.fullmatch(value):
+    """An xs:integer-like value; plain ASCII digits skip the regular expression."""
+    if not (value.isascii() and value.isdigit()) and not _INT.fullmatch(value):
         raise MalformedResponse(f"{what} is not an integer")
-    return int(value)
+    try:
+        return int(value)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise MalformedResponse(f"{what} is too long") from None
+
+
+def to_date(value: str, what: str) -> date:
+    found = _date(value)
+    if isinstance(found, str):
+        raise MalformedResponse(f"{what} {found}")
+    return found
+
+
+def to_datetime(value: str, what: str) -> datetime:
+    """An xs:dateTime; without an offset it is read as Brussels time. Result is UTC."""
+    found = _datetime(value)
+    if isinstance(found, str):
+        raise MalformedResponse(f"{what} {found}")
+    return found
 
 
 @functools.lru_cache(maxsize=4096)
-def to_date(value: str, what: str) -> date:
+def _date(value: str) -> date | str:
+    """The date, or what is wrong with ``value`` (cached: answers repeat the same days)."""
     match = _DATE.fullmatch(value)
     if not match:
-        raise MalformedResponse(f"{what} is not an xs:date")
+        return "is not an xs:date"
     try:
         return date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
-        raise MalformedResponse(f"{what} is not a real date") from None
+        return "is not a real date"
 
 
 @functools.lru_cache(maxsize=4096)
-def to_datetime(value: str, what: str) -> datetime:
-    """An xs:dateTime; without an offset it is read as Brussels time. Result is UTC."""
+def _datetime(value: str) -> datetime | str:
+    """The moment in UTC, or what is wrong with ``value`` (cached like ``_date``)."""
     match = _DATETIME.fullmatch(value)
     if not match:
-        raise MalformedResponse(f"{what} is not an xs:dateTime")
+        return "is not an xs:dateTime"
     fraction = (match[3] or "")[:7].ljust(7, "0") if match[3] else ""
     zone = (match[4] or "").replace("Z", "+00:00")
     try:
         moment = datetime.fromisoformat(f"{match[1]}T{match[2]}{fraction}{zone}")
     except ValueError:
-        raise MalformedResponse(f"{what} is not a real time") from None
+        return "is not a real time"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=BRUSSELS)
     return moment.astimezone(UTC)
