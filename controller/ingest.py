@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import paho.mqtt.client as mqtt
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from controller import checkins, schema, siteconfig
 from controller.checkins import Arrival
@@ -281,26 +281,57 @@ class Ingest:
         try:
             with self.store.transaction() as conn:
                 handled = self._handle_group(conn, group)
-        except StoreError as exc:
+        except Exception as exc:
             self.counters.store_failures += 1
             log.warning(
-                "database refused a group of %d messages (%s); retrying one by one",
+                "a group of %d messages was not stored (%s: %s); retrying one by one",
                 len(group),
+                type(exc).__name__,
                 exc,
             )
             handled = [self._one_by_one(message) for message in group]
         self._acknowledge(handled)
 
     def _one_by_one(self, message: Incoming) -> Handled:
+        """Store one message; while the database is down, wait and retry. A message that
+        fails while the database answers is poison (it would fail forever and hold up the
+        site): it is quarantined with the error, so everything behind it keeps flowing."""
         while not self._stop.is_set():
             try:
                 with self.store.transaction() as conn:
                     return self._handle_group(conn, [message])[0]
-            except StoreError as exc:
-                self.counters.store_failures += 1
-                log.error("cannot store message from %s: %s; retrying", message.topic, exc)
-                self._stop.wait(STORE_RETRY_S)
+            except Exception as exc:
+                failure = exc
+            if self._database_answers():
+                return self._quarantine_unstorable(message, failure)
+            self.counters.store_failures += 1
+            log.error("cannot store message from %s: %s; retrying", message.topic, failure)
+            self._stop.wait(STORE_RETRY_S)
         return Handled(message, committed=False)  # stopping: the broker will redeliver
+
+    def _database_answers(self) -> bool:
+        try:
+            with self.store.transaction() as conn:
+                conn.execute(text("SELECT 1"))
+        except StoreError:
+            return False
+        return True
+
+    def _quarantine_unstorable(self, message: Incoming, failure: Exception) -> Handled:
+        try:
+            terminal = topics.parse_topic(message.topic).terminal
+        except topics.BadTopic:
+            terminal = None
+        detail = f"{type(failure).__name__}: {failure}"[:500]
+        try:
+            with self.store.transaction() as conn:
+                return self._refuse(
+                    conn, message, terminal, _best_effort_event_id(message.payload),
+                    "unstorable", detail,
+                )  # fmt: skip
+        except StoreError:
+            log.exception("cannot even quarantine a message from %s", message.topic)
+            return Handled(message, committed=False)  # redelivered after a reconnect
 
     def _handle_group(self, conn: Connection, group: list[Incoming]) -> list[Handled]:
         """Refusals and statuses one by one; accepted check-ins together."""
@@ -462,6 +493,12 @@ def _best_effort_event_id(payload: bytes) -> uuid.UUID | None:
     """The event id of an unusable payload, when one can be read: lets the terminal drop it."""
     try:
         body = json.loads(payload)
-        return uuid.UUID(body["event_id"]) if isinstance(body, dict) else None
-    except (ValueError, TypeError, KeyError, RecursionError):
+    except (ValueError, RecursionError):
+        return None
+    event_id = body.get("event_id") if isinstance(body, dict) else None
+    if not isinstance(event_id, str):
+        return None
+    try:
+        return uuid.UUID(event_id)
+    except ValueError:
         return None

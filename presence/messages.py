@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from presence.errors import PresenceError
@@ -16,6 +16,7 @@ from presence.ids import PersonId
 
 MESSAGE_VERSION = 1
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # a site config with a large allowlist
+MAX_HEALTH_ITEMS = 16
 
 AckStatus = Literal["stored", "duplicate", "refused"]
 UnknownPersonPolicy = Literal["refuse", "admit_and_flag"]
@@ -208,24 +209,49 @@ def encode_status(status: TerminalStatus) -> bytes:
 
 
 def decode_status(payload: bytes) -> TerminalStatus:
+    """Strict: every field has its type and a sane range, so that what is accepted here can
+    always be stored (a retained status that cannot be stored would come back forever)."""
     body = _load(payload, "status")
     try:
         if body["state"] not in ("online", "offline"):
             raise ValueError("state")
-        at = datetime.fromisoformat(body["at"]) if body.get("at") else None
+        at = _optional_aware(body.get("at"))
         health = body.get("health") or {}
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in health.items()):
+        if len(health) > MAX_HEALTH_ITEMS or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 32 and len(v) <= 32
+            for k, v in health.items()
+        ):
             raise ValueError("health")
+        version = body.get("software_version")
+        if version is not None and (not isinstance(version, str) or len(version) > 64):
+            raise ValueError("software_version")
+        depth = body.get("outbox_depth", 0)
+        if type(depth) is not int or not 0 <= depth < 2**31:
+            raise ValueError("outbox_depth")
         oldest = body.get("oldest_unacked_s")
+        if oldest is not None and (type(oldest) not in (int, float) or not 0 <= oldest < 10**9):
+            raise ValueError("oldest_unacked_s")
+        alarm, synced = body.get("outbox_alarm", False), body.get("clock_synced")
+        if not isinstance(alarm, bool) or not (synced is None or isinstance(synced, bool)):
+            raise ValueError("outbox_alarm/clock_synced")
         return TerminalStatus(
             state=body["state"],
             at=at,
-            software_version=body.get("software_version"),
-            outbox_depth=int(body.get("outbox_depth", 0)),
-            outbox_alarm=bool(body.get("outbox_alarm", False)),
+            software_version=version,
+            outbox_depth=depth,
+            outbox_alarm=alarm,
             oldest_unacked_s=float(oldest) if oldest is not None else None,
-            clock_synced=body.get("clock_synced"),
+            clock_synced=synced,
             health=dict(health),
         )
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise _shape("status", exc) from None
+
+
+def _optional_aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None or not 2000 <= moment.astimezone(UTC).year < 2100:
+        raise ValueError("at")
+    return moment

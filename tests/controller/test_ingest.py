@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from controller import config as config_module
 from controller import schema
 from controller.config import ControllerConfig
 from controller.service import Controller
 from controller.store import Store, open_store
+from presence import topics
 from sim.mosquitto import MosquittoBroker
-from tests.controller.support import FakeTerminal, checkin, inss, limosa
+from tests.controller.support import (
+    WORKPLACE,
+    FakeTerminal,
+    checkin,
+    inss,
+    limosa,
+    write_site,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +105,32 @@ def test_a_second_checkin_the_same_day_makes_no_second_presence(running, termina
     assert [terminal.ack().status for _ in range(2)] == ["stored", "stored"]
     assert _count(store, schema.events) == 2
     assert _count(store, schema.presences) == 1
+
+
+def test_a_message_the_database_cannot_store_is_quarantined_and_the_rest_flows(
+    tmp_path: Path, pg_url: str, mosquitto: MosquittoBroker, logged_errors
+) -> None:
+    """PostgreSQL refuses NUL in text: a retained status carrying one would fail forever.
+    It is quarantined as ``unstorable`` and the check-in behind it is stored and acked."""
+    config = config_module.load(
+        write_site(tmp_path / "site", db_url=pg_url, broker_port=mosquitto.port)
+    )
+    status = json.dumps({"v": 1, "state": "online", "software_version": "1.0\u0000"}).encode()
+    t = FakeTerminal(mosquitto.port)
+    t.client.publish(topics.status_topic(WORKPLACE, "gate-1"), status, qos=1, retain=True)
+    store = open_store(config.database.url)
+    controller = Controller(config, store, with_relay=False)
+    controller.start()
+    try:
+        assert controller.ingest.subscribed.wait(10)
+        event = checkin(limosa(41))
+        t.send(event)
+        ack = t.ack()
+        assert (ack.event_id, ack.status) == (event.event_id, "stored")
+        with store.transaction() as conn:
+            reasons = conn.execute(select(schema.quarantine.c.reason)).scalars().all()
+        assert reasons == ["unstorable"]
+    finally:
+        controller.stop()
+        store.close()
+        t.close()
