@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("preregister", help="register tomorrow's planned crew")
     pre.add_argument("--date", default="tomorrow", help="tomorrow (default), today or YYYY-MM-DD")
     pre.add_argument("--from", dest="source", type=Path, help="crew CSV (roster columns)")
+    held = sub.add_parser("quarantine", help="messages the controller refused, and why")
+    held.add_argument("--format", choices=FORMATS, default="table")
+    held.add_argument(
+        "--replay",
+        action="store_true",
+        help="store check-ins refused as unknown_terminal or unstorable, if they now pass",
+    )
     again = sub.add_parser("requeue", help="send rejected or cancelled presences again")
     again.add_argument("--state", required=True, choices=("rejected", "cancelled"))
     again.add_argument("--date", default="today", help="today (default), tomorrow or YYYY-MM-DD")
@@ -177,6 +184,17 @@ def _preregister(args: argparse.Namespace, config: ControllerConfig, store: Stor
     return EXIT_OK
 
 
+def _quarantine(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
+    if args.replay:
+        from controller.quarantine import replay
+
+        done = replay(store, config)
+        print(f"{done.stored} check-ins stored, {done.still_refused} still refused")
+        return EXIT_OK
+    print(render(views.quarantined(store), views.QUARANTINE_COLUMNS, args.format))
+    return EXIT_OK
+
+
 def _requeue(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
     from controller.manage import parse_day, requeue
 
@@ -196,6 +214,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]
     "cancel": _cancel,
     "preregister": _preregister,
     "requeue": _requeue,
+    "quarantine": _quarantine,
 }
 
 

@@ -174,3 +174,24 @@ def terminals(store: Store) -> list[Row]:
         }
         for row in rows
     ]
+
+
+QUARANTINE_COLUMNS = ("received", "terminal", "reason", "event_id", "detail", "topic")
+
+
+def quarantined(store: Store) -> list[Row]:
+    """What the controller refused, newest first (never the payload: it names people)."""
+    q = schema.quarantine.c
+    with store.transaction() as conn:
+        rows = conn.execute(select(schema.quarantine).order_by(q.id.desc())).all()
+    return [
+        {
+            "received": _local(row.received_at),
+            "terminal": row.terminal_id or "",
+            "reason": row.reason,
+            "event_id": row.event_id or "",
+            "detail": row.detail[:120],
+            "topic": row.topic,
+        }
+        for row in rows
+    ]

@@ -130,3 +130,33 @@ def test_a_bad_config_is_a_clear_usage_error(tmp_path, capsys):
 def test_preregister_refuses_a_day_nsso_would_refuse(site, capsys):
     assert main(["--config", str(site), "preregister", "--date", "2020-01-01"]) == 1
     assert "today or tomorrow" in capsys.readouterr().err
+
+
+def test_a_checkin_refused_for_a_missing_terminals_entry_is_replayed_once_it_is_added(site, capsys):
+    event = checkin(limosa(5), terminal="gate-9")
+    store = open_store(_db(site))
+    try:
+        with store.transaction() as conn:
+            checkins.quarantine(
+                conn, topic="sitegate/v1/1Y102M7NZF7PZ/gate-9/checkin", terminal_id="gate-9",
+                event_id=str(event.event_id), reason="unknown_terminal", detail="not in file",
+                payload=encode(event), received_at=datetime.now(UTC),
+            )  # fmt: skip
+    finally:
+        store.close()
+    assert main(["--config", str(site), "quarantine", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["terminal"], r["reason"]) for r in listed] == [("gate-9", "unknown_terminal")]
+    assert limosa(5).digits not in json.dumps(listed)
+
+    assert main(["--config", str(site), "quarantine", "--replay"]) == 0
+    assert "0 check-ins stored, 1 still refused" in capsys.readouterr().out
+    terminals = site.parent / "terminals.toml"
+    terminals.write_text(
+        terminals.read_text() + '[[terminal]]\nid = "gate-9"\ndirection = "in"\n'
+        'cert_serial = "01"\nrevoked = false\n'
+    )
+    assert main(["--config", str(site), "quarantine", "--replay"]) == 0
+    assert "1 check-ins stored, 0 still refused" in capsys.readouterr().out
+    assert main(["--config", str(site), "presences", "--format", "json"]) == 0
+    assert [r["state"] for r in json.loads(capsys.readouterr().out)] == ["pending"]
