@@ -6,17 +6,32 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# ROLE: "dev" (default: everything, for `make test` and `make demo`), "terminal" (a
+# turnstile Pi) or "controller" (the site controller machine).
+ROLE ?= dev
+STAMP := $(VENV)/.installed-$(ROLE)-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+# What each Debian package is for is in README.md ("System packages").
+ifeq ($(ROLE),terminal)
+EXTRAS := terminal
+SYSTEM_PACKAGES := python3-venv pcscd swig libpcsclite-dev pkg-config libzbar0
+else ifeq ($(ROLE),controller)
+EXTRAS := controller,provisioning
+SYSTEM_PACKAGES := python3-venv mosquitto
+else
 EXTRAS := terminal,controller,provisioning,dev
+SYSTEM_PACKAGES := python3-venv mosquitto mosquitto-clients pcscd vsmartcard-vpcd swig \
+	libpcsclite-dev pkg-config libzbar0 postgresql systemd
+endif
+
+# On a Raspberry Pi: the pi extra, and the apt-installed picamera2 visible in the venv.
+VENV_FLAGS :=
 ifneq ($(wildcard /proc/device-tree/model),)
 ifneq ($(shell grep -a Raspberry /proc/device-tree/model),)
 EXTRAS := $(EXTRAS),pi
+VENV_FLAGS := --system-site-packages
 endif
 endif
-
-# What each Debian package is for is in README.md ("System packages").
-SYSTEM_PACKAGES := python3-venv mosquitto mosquitto-clients pcscd vsmartcard-vpcd swig \
-	libpcsclite-dev pkg-config libzbar0 postgresql systemd
 
 .PHONY: help sysdeps venv test lint demo clean
 
@@ -40,7 +55,7 @@ sysdeps:
 
 $(STAMP): pyproject.toml
 	$(MAKE) sysdeps
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	rm -f $(VENV)/.installed-*
