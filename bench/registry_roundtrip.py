@@ -19,6 +19,7 @@ from pathlib import Path
 
 from registry.client import RegistryClient
 from registry.wire import MAX_ITEMS_PER_CALL, PresenceItem, RegistrationResult
+from sim.identifiers import with_inss_check
 
 WORKPLACE = "1Y102M7NZF7PZ"
 COMPANY = 403170701
@@ -41,7 +42,7 @@ def inss_numbers(count: int) -> list[str]:
         year = 80 + (n // 336) % 20
         serial = 1 + n // 6720
         base = f"{year:02d}{month:02d}{day:02d}{serial:03d}"
-        numbers.append(base + f"{97 - int(base) % 97:02d}")
+        numbers.append(with_inss_check(base))
     return numbers
 
 

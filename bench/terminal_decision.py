@@ -28,6 +28,7 @@ from pathlib import Path
 
 from presence.ids import Inss, parse_inss
 from presence.messages import SiteConfig, SitePolicy, person_hash
+from sim.identifiers import with_inss_check
 from sim.mosquitto import MosquittoBroker
 from terminal import config as terminal_config
 from terminal.app import App
@@ -75,7 +76,7 @@ def people(count: int) -> list[Inss]:
     while len(found) < count:
         born = date(1960 + serial % 40, 1 + serial % 12, 1 + serial % 28)
         body = f"{born:%y%m%d}{(serial // 40) % 999 + 1:03d}"
-        found.append(parse_inss(f"{body}{97 - int(body) % 97:02d}"))
+        found.append(parse_inss(with_inss_check(body)))
         serial += 1
     return found
 

@@ -34,6 +34,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
+from sim.identifiers import with_card_check
 from terminal.drivers.eid.errors import CardGone
 from terminal.drivers.eid.tlv import encode_tlv
 
@@ -72,9 +73,8 @@ class EmulatedCard(Protocol):
 
 
 def card_number(first_ten: str) -> str:
-    """A 12-digit citizen card number: ``first_ten`` and its check digits (mod 97, 97 for 0)."""
-    check = int(first_ten) % 97 or 97
-    return f"{first_ten}{check:02d}"
+    """A 12-digit citizen card number: ``first_ten`` and its check digits."""
+    return with_card_check(first_ten)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlencode
 
-from presence.ids import InvalidIdentifier, parse_company_id, parse_inss
+from presence.ids import InvalidIdentifier, parse_company_id
+from sim.identifiers import with_inss_check
 
 WorkerKind = Literal["eid", "l1", "keypad"]
 
@@ -91,14 +92,7 @@ class Worker:
 
 def valid_inss(rng: random.Random, born: date) -> str:
     """A national number for someone born on ``born``, its check digits found by trial."""
-    while True:
-        stem = f"{born:%y%m%d}{rng.randrange(1, 998):03d}"
-        for check in range(100):
-            candidate = f"{stem}{check:02d}"
-            try:
-                return parse_inss(candidate).digits
-            except InvalidIdentifier:
-                continue
+    return with_inss_check(f"{born:%y%m%d}{rng.randrange(1, 998):03d}")
 
 
 def valid_kbo(stem8: str) -> str:

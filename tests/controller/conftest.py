@@ -9,10 +9,11 @@ import pytest
 
 from controller import config as config_module
 from controller.config import ControllerConfig
+from controller.service import Controller
 from controller.store import Store, open_store
 from sim.mosquitto import MosquittoBroker
 from sim.nsso.server import StandIn, serve
-from tests.controller.support import StandInAdmin, limosa, write_site, write_works
+from tests.controller.support import FakeTerminal, StandInAdmin, limosa, write_site, write_works
 
 
 @pytest.fixture
@@ -53,3 +54,23 @@ def relay_config(tmp_path: Path, db_url: str, stand_in: StandIn) -> ControllerCo
     return config_module.load(
         write_site(tmp_path / "site", db_url=db_url, registry=stand_in.endpoint)
     )
+
+
+@pytest.fixture
+def running(broker_config: ControllerConfig) -> Iterator[tuple[Controller, Store]]:
+    """A controller ingesting from the test's broker (no relay), and its store."""
+    store = open_store(broker_config.database.url)
+    controller = Controller(broker_config, store, with_relay=False)
+    controller.start()
+    assert controller.ingest.subscribed.wait(10)
+    yield controller, store
+    controller.stop()
+    store.close()
+
+
+@pytest.fixture
+def terminal(mosquitto: MosquittoBroker) -> Iterator[FakeTerminal]:
+    """A terminal on the test's broker that publishes check-ins and collects acks."""
+    t = FakeTerminal(mosquitto.port)
+    yield t
+    t.close()

@@ -18,11 +18,14 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Table, func, select
 
+from controller.store import Store
 from presence import topics
 from presence.events import CheckIn, Credential, encode, new_event_id
-from presence.ids import Inss, LimosaId, WorkplaceId
+from presence.ids import Inss, LimosaId, WorkplaceId, parse_inss
 from presence.messages import Ack, decode_acks
+from sim.identifiers import with_inss_check
 
 WORKPLACE = "1Y102M7NZF7PZ"
 COMPANY = "0403170701"
@@ -30,10 +33,9 @@ OTHER_COMPANY = "0202239951"
 
 
 def inss(n: int) -> Inss:
-    """The n-th valid national number of a synthetic crew (born 1985, n < 500)."""
-    base = f"850730{2 * n + 1:03d}"
-    check = 97 - int(base) % 97
-    return Inss(f"{base}{check:02d}")
+    """The n-th valid national number of a synthetic crew (born 1985, n < 500); python-stdnum
+    says which check digits fit."""
+    return parse_inss(with_inss_check(f"850730{2 * n + 1:03d}"))
 
 
 def limosa(n: int) -> LimosaId:
@@ -305,3 +307,8 @@ class StandInAdmin:
         answer = httpx.get(f"{self.base_url}/admin/registrations", timeout=10)
         answer.raise_for_status()
         return list(answer.json())
+
+
+def count_rows(store: Store, table: Table) -> int:
+    with store.transaction() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from controller import config as config_module
 from controller import schema
-from controller.config import ControllerConfig
 from controller.service import Controller
-from controller.store import Store, open_store
+from controller.store import open_store
 from presence import topics
 from sim.mosquitto import MosquittoBroker
 from tests.controller.support import (
     WORKPLACE,
     FakeTerminal,
     checkin,
+    count_rows,
     inss,
     limosa,
     write_site,
@@ -29,37 +28,14 @@ from tests.controller.support import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def running(broker_config: ControllerConfig) -> Iterator[tuple[Controller, Store]]:
-    store = open_store(broker_config.database.url)
-    controller = Controller(broker_config, store, with_relay=False)
-    controller.start()
-    assert controller.ingest.subscribed.wait(10)
-    yield controller, store
-    controller.stop()
-    store.close()
-
-
-@pytest.fixture
-def terminal(mosquitto: MosquittoBroker) -> Iterator[FakeTerminal]:
-    t = FakeTerminal(mosquitto.port)
-    yield t
-    t.close()
-
-
-def _count(store: Store, table: schema.Table) -> int:
-    with store.transaction() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
 def test_a_limosa_checkin_is_stored_then_acked_with_a_pending_presence(running, terminal):
     _controller, store = running
     event = checkin(limosa(1))
     terminal.send(event)
     ack = terminal.ack()
     assert (ack.event_id, ack.status, ack.presence_state) == (event.event_id, "stored", "pending")
-    assert _count(store, schema.events) == 1
-    assert _count(store, schema.presences) == 1
+    assert count_rows(store, schema.events) == 1
+    assert count_rows(store, schema.presences) == 1
 
 
 def test_a_burst_is_acked_once_per_event_in_batches_per_terminal(running, mosquitto, terminal):
@@ -79,7 +55,7 @@ def test_a_burst_is_acked_once_per_event_in_batches_per_terminal(running, mosqui
     assert set(their_acks) == {e.event_id for e in theirs}
     assert sum(terminal.ack_messages) == 60 and sum(other.ack_messages) == 20
     assert len(terminal.ack_messages) < 60  # a commit group answers in one message
-    assert _count(store, schema.events) == 80
+    assert count_rows(store, schema.events) == 80
 
 
 def test_a_person_not_on_the_roster_needs_an_employer(running, terminal):
@@ -94,7 +70,7 @@ def test_the_same_event_twice_is_a_duplicate_and_stored_once(running, terminal):
     terminal.send(event)
     statuses = [terminal.ack().status, terminal.ack().status]
     assert statuses == ["stored", "duplicate"]
-    assert _count(store, schema.events) == 1
+    assert count_rows(store, schema.events) == 1
 
 
 def test_a_second_checkin_the_same_day_makes_no_second_presence(running, terminal):
@@ -103,8 +79,8 @@ def test_a_second_checkin_the_same_day_makes_no_second_presence(running, termina
     terminal.send(checkin(limosa(3), at=now - timedelta(seconds=30)))
     terminal.send(checkin(limosa(3), at=now))
     assert [terminal.ack().status for _ in range(2)] == ["stored", "stored"]
-    assert _count(store, schema.events) == 2
-    assert _count(store, schema.presences) == 1
+    assert count_rows(store, schema.events) == 2
+    assert count_rows(store, schema.presences) == 1
 
 
 def test_a_message_the_database_cannot_store_is_quarantined_and_the_rest_flows(

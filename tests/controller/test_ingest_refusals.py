@@ -4,47 +4,30 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from controller import ingest, schema
 from controller.config import ControllerConfig
 from controller.roster import import_file
 from controller.service import Controller
-from controller.store import Store, open_store
+from controller.store import open_store
 from presence.events import encode
 from presence.messages import decode_site_config, person_hash
-from sim.mosquitto import MosquittoBroker
-from tests.controller.support import COMPANY, FakeTerminal, checkin, inss, limosa, wait_until
+from tests.controller.support import (
+    COMPANY,
+    FakeTerminal,
+    checkin,
+    count_rows,
+    inss,
+    limosa,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def running(broker_config: ControllerConfig) -> Iterator[tuple[Controller, Store]]:
-    store = open_store(broker_config.database.url)
-    controller = Controller(broker_config, store, with_relay=False)
-    controller.start()
-    assert controller.ingest.subscribed.wait(10)
-    yield controller, store
-    controller.stop()
-    store.close()
-
-
-@pytest.fixture
-def terminal(mosquitto: MosquittoBroker) -> Iterator[FakeTerminal]:
-    t = FakeTerminal(mosquitto.port)
-    yield t
-    t.close()
-
-
-def _count(store: Store, table: schema.Table) -> int:
-    with store.transaction() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 @pytest.fixture
@@ -80,10 +63,10 @@ def test_every_kind_of_bad_payload_is_quarantined_while_good_ones_flow(running, 
     refused = [a for a in acks.values() if a.status == "refused"]
     assert sorted(a.reason or "" for a in refused) == ["bad_payload"] * 6 + ["wrong_workplace"]
     deadline = time.monotonic() + 5
-    while _count(store, schema.quarantine) < len(bad_payloads) and time.monotonic() < deadline:
+    while count_rows(store, schema.quarantine) < len(bad_payloads) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _count(store, schema.quarantine) == len(bad_payloads)
-    assert _count(store, schema.events) == 1
+    assert count_rows(store, schema.quarantine) == len(bad_payloads)
+    assert count_rows(store, schema.events) == 1
 
 
 def test_a_spoofed_terminal_id_is_refused(running, terminal):
@@ -92,7 +75,7 @@ def test_a_spoofed_terminal_id_is_refused(running, terminal):
     terminal.send(event)
     ack = terminal.ack()
     assert (ack.status, ack.reason) == ("refused", "terminal_mismatch")
-    assert _count(store, schema.events) == 0
+    assert count_rows(store, schema.events) == 0
 
 
 def test_an_unknown_terminal_is_refused(running, mosquitto):
@@ -204,4 +187,4 @@ def test_a_broker_outage_is_survived_and_check_ins_flow_again(running, mosquitto
         assert terminal.ack().status == "stored"
     finally:
         terminal.close()
-    assert _count(store, schema.events) == 1
+    assert count_rows(store, schema.events) == 1

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.identifiers import with_inss_check
 from terminal.drivers.l1 import MAX_L1_LENGTH, BadL1Code, L1Credential, NotAnL1Code, parse_l1
 
 LIMOSA_ID = "24912345678901234"
@@ -22,7 +23,7 @@ EMPLOYER = "Budimex S.A. & Synowie"
 def bis_number(yy: int, mm: int, dd: int, serial: int) -> str:
     """A BIS number of someone born in the 1900s whose sex is known (month + 40)."""
     body = f"{yy:02d}{mm + 40:02d}{dd:02d}{serial:03d}"
-    return body + f"{97 - int(body) % 97:02d}"
+    return with_inss_check(body)
 
 
 def l1_url(
