@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 
 import httpx
 
@@ -50,9 +51,27 @@ def make_session(
 
 
 def post(session: httpx.Client, endpoint: str, soap_action: str, body: bytes) -> httpx.Response:
+    """One SOAP call. httpx's timeouts bound each read; an answer that trickles in is also cut
+    off once the whole call has taken connect + read timeout (then at most one more read
+    timeout passes), so a relay's lease on a batch always outlives the call."""
     headers = {"Content-Type": CONTENT_TYPE, "SOAPAction": f'"{soap_action}"'}
+    timeout = session.timeout
+    deadline = time.monotonic() + (timeout.connect or 0.0) + (timeout.read or 0.0)
     try:
-        return session.post(endpoint, content=body, headers=headers)
+        with session.stream("POST", endpoint, content=body, headers=headers) as streamed:
+            chunks = []
+            for chunk in streamed.iter_raw():  # still encoded: Response decodes it once
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise RegistryUnavailable(
+                        "timeout", "the answer took longer than the call may", in_doubt=True
+                    )
+            return httpx.Response(
+                streamed.status_code,
+                headers=streamed.headers,
+                content=b"".join(chunks),
+                request=streamed.request,
+            )
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         raise RegistryUnavailable("connect", f"cannot reach the registry: {exc}") from None
     except httpx.TimeoutException as exc:
