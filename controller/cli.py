@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        # The service logs its work; a site manager's command shows only its answer.
+        level=logging.DEBUG
+        if args.verbose
+        else (logging.INFO if args.command == "run" else logging.WARNING),
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
