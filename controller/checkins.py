@@ -49,6 +49,13 @@ def new_client_ref() -> str:
     return secrets.token_hex(12)
 
 
+def new_client_refs(count: int) -> list[str]:
+    """``count`` references as ``new_client_ref`` makes them, from one read of the system's
+    random source instead of one each."""
+    pool = secrets.token_hex(12 * count)
+    return [pool[i : i + 24] for i in range(0, 24 * count, 24)]
+
+
 def date_checkin(checkin: CheckIn, received_at: datetime, skew_max_s: float) -> Dating:
     """Trust the terminal's clock only when it says it is synchronised and is not ahead of
     ours by more than ``skew_max_s``; otherwise date by the receive time and record the
@@ -84,6 +91,17 @@ class Arrival:
 
 
 PresenceKey = tuple[str, str, str, date]  # person kind, person id, workplace, day
+
+# The columns record_many writes, in the order of its rows (``Store.insert_rows``).
+_EVENT_COLUMNS = (
+    "event_id", "terminal_id", "workplace_id", "seq", "scanned_at", "received_at", "dated_at",
+    "clock_synced", "clock_correction_s", "person_kind", "person_id", "credential_kind",
+    "direction", "decision", "reason", "presence_id", "payload",
+)  # fmt: skip
+_PRESENCE_COLUMNS = (
+    "client_ref", "person_kind", "person_id", "workplace_id", "date", "company_id", "state",
+    "source", "first_event_id", "created_at", "updated_at", "attempts",
+)  # fmt: skip
 
 _existing_events = (
     select(schema.events.c.event_id, schema.presences.c.state)
@@ -162,33 +180,33 @@ def record_many(
     if wanted:
         _create_presences(store, conn, wanted)
         presences = _presences(conn, [f[3] for f in fresh])
+    stamp = store.db_datetime
     rows = []
     for _index, arrival, dating, key in fresh:
         checkin = arrival.checkin
         found = presences.get(key)
         rows.append(
-            {
-                "event_id": str(checkin.event_id),
-                "terminal_id": checkin.terminal_id,
-                "workplace_id": str(checkin.workplace_id),
-                "seq": checkin.seq,
-                "scanned_at": checkin.scanned_at,
-                "received_at": arrival.received_at,
-                "dated_at": dating.at,
-                "clock_synced": checkin.clock_synced,
-                "clock_correction_s": dating.correction_s,
-                "person_kind": key[0],
-                "person_id": key[1],
-                "credential_kind": checkin.credential.kind,
-                "direction": checkin.direction,
-                "decision": checkin.decision,
-                "reason": checkin.reason,
-                "presence_id": found[0] if found else None,
-                "payload": arrival.payload,
-            }
+            (
+                str(checkin.event_id),
+                checkin.terminal_id,
+                key[2],
+                checkin.seq,
+                stamp(checkin.scanned_at),
+                stamp(arrival.received_at),
+                stamp(dating.at),
+                checkin.clock_synced,
+                dating.correction_s,
+                key[0],
+                key[1],
+                checkin.credential.kind,
+                checkin.direction,
+                checkin.decision,
+                checkin.reason,
+                found[0] if found else None,
+                arrival.payload,
+            )
         )
-    if rows:
-        conn.execute(store.insert_ignore(schema.events), rows)
+    store.insert_rows(conn, schema.events, _EVENT_COLUMNS, rows)
     outcomes: list[Outcome] = []
     fresh_by_index = {f[0]: f for f in fresh}
     for index, event_id in enumerate(ids):
@@ -233,7 +251,8 @@ def _create_presences(store: Store, conn: Connection, wanted: dict[PresenceKey, 
     people = sorted({k[1] for k in wanted if k[0] == "inss"})
     roster = conn.execute(_roster_of, {"people": people}).all() if people else []
     rows = []
-    for key, arrival in wanted.items():
+    refs = new_client_refs(len(wanted))
+    for ref, (key, arrival) in zip(refs, wanted.items(), strict=True):
         kind, person_id, workplace, day = key
         company = None
         if kind == "inss":
@@ -246,23 +265,24 @@ def _create_presences(store: Store, conn: Connection, wanted: dict[PresenceKey, 
                 "event %s: person not on the roster, presence needs an employer",
                 arrival.checkin.event_id,
             )
+        received = store.db_datetime(arrival.received_at)
         rows.append(
-            {
-                "client_ref": new_client_ref(),
-                "person_kind": kind,
-                "person_id": person_id,
-                "workplace_id": workplace,
-                "date": day,
-                "company_id": company,
-                "state": state,
-                "source": "checkin",
-                "first_event_id": str(arrival.checkin.event_id),
-                "created_at": arrival.received_at,
-                "updated_at": arrival.received_at,
-                "attempts": 0,
-            }
+            (
+                ref,
+                kind,
+                person_id,
+                workplace,
+                store.db_date(day),
+                company,
+                state,
+                "checkin",
+                str(arrival.checkin.event_id),
+                received,
+                received,
+                0,
+            )
         )
-    conn.execute(store.insert_ignore(schema.presences), rows)
+    store.insert_rows(conn, schema.presences, _PRESENCE_COLUMNS, rows)
 
 
 def _valid(entry: Any, day: date) -> bool:
