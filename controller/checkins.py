@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, or_, select
@@ -56,16 +56,40 @@ def new_client_refs(count: int) -> list[str]:
     return [pool[i : i + 24] for i in range(0, 24 * count, 24)]
 
 
-def date_checkin(checkin: CheckIn, received_at: datetime, skew_max_s: float) -> Dating:
+def date_checkin(
+    checkin: CheckIn,
+    received_at: datetime,
+    skew_max_s: float,
+    terminal_offset_s: float | None = None,
+) -> Dating:
     """Trust the terminal's clock only when it says it is synchronised and is not ahead of
-    ours by more than ``skew_max_s``; otherwise date by the receive time and record the
-    correction. A synchronised clock that is behind is a late delivery (the terminal's
-    outbox replays after an outage), not a skew: its scan time stands, and the delay is kept
-    as ``received_at - scanned_at``."""
-    offset = (received_at - checkin.scanned_at).total_seconds()
-    if not checkin.clock_synced or -offset > skew_max_s:
-        return Dating(received_at, offset)
-    return Dating(checkin.scanned_at, None)
+    ours by more than ``skew_max_s``. A synchronised clock that is behind is a late delivery
+    (the terminal's outbox replays after an outage), not a skew: its scan time stands.
+
+    An unsynchronised clock is corrected by ``terminal_offset_s`` (its clock minus ours, from
+    its latest live heartbeat), so that a check-in buffered across midnight keeps its day;
+    without a known offset, or when the correction lands in our future, the receive time
+    dates it. The correction applied is recorded."""
+    late_by = (received_at - checkin.scanned_at).total_seconds()
+    if checkin.clock_synced and -late_by <= skew_max_s:
+        return Dating(checkin.scanned_at, None)
+    if not checkin.clock_synced and terminal_offset_s is not None:
+        corrected = checkin.scanned_at - timedelta(seconds=terminal_offset_s)
+        if corrected <= received_at + timedelta(seconds=skew_max_s):
+            return Dating(min(corrected, received_at), -terminal_offset_s)
+    return Dating(received_at, late_by)
+
+
+def _clock_offsets(conn: Connection, terminal_ids: set[str]) -> dict[str, float]:
+    if not terminal_ids:
+        return {}
+    t = schema.terminals.c
+    rows = conn.execute(
+        select(t.terminal_id, t.clock_offset_s).where(
+            t.terminal_id.in_(terminal_ids), t.clock_offset_s.is_not(None)
+        )
+    )
+    return {row.terminal_id: float(row.clock_offset_s) for row in rows}
 
 
 def employer_on(conn: Connection, kind: str, person_id: str, day: date) -> str | None:
@@ -161,13 +185,20 @@ def record_many(
         return []
     ids = [str(a.checkin.event_id) for a in arrivals]
     known = {row.event_id: row.state for row in conn.execute(_existing_events, {"ids": ids})}
+    offsets = _clock_offsets(conn, {a.checkin.terminal_id for a in arrivals
+                                    if not a.checkin.clock_synced})  # fmt: skip
     fresh: list[tuple[int, Arrival, Dating, PresenceKey]] = []
     seen: set[str] = set()
     for index, (arrival, event_id) in enumerate(zip(arrivals, ids, strict=True)):
         if event_id in known or event_id in seen:
             continue
         seen.add(event_id)
-        dating = date_checkin(arrival.checkin, arrival.received_at, skew_max_s)
+        dating = date_checkin(
+            arrival.checkin,
+            arrival.received_at,
+            skew_max_s,
+            offsets.get(arrival.checkin.terminal_id),
+        )
         kind, person_id = person_key(arrival.checkin.credential.person)
         key = (kind, person_id, str(arrival.checkin.workplace_id), brussels_date(dating.at))
         fresh.append((index, arrival, dating, key))

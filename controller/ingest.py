@@ -70,6 +70,7 @@ class Incoming:
     qos: int
     received_at: datetime
     generation: int = 0
+    retained: bool = False  # a retained message may be old: no clock offset from it
 
 
 @dataclass(slots=True)
@@ -186,6 +187,7 @@ class Ingest:
                     message.qos,
                     self.clock.now(),
                     self._generation,
+                    bool(message.retain),
                 )
             )
         except Exception:
@@ -455,6 +457,7 @@ class Ingest:
                 outbox_alarm=status.outbox_alarm,
                 clock_synced=status.clock_synced,
                 software_version=(status.software_version or "")[:64] or None,
+                **_clock_offset(status.at, message),
             )
         )
 
@@ -487,6 +490,14 @@ class Ingest:
                 site_config.version,
                 len(site_config.allowlist),
             )
+
+
+def _clock_offset(at: datetime | None, message: Incoming) -> dict[str, float]:
+    """The terminal's clock minus ours, from a heartbeat that just arrived (a retained one
+    may be hours old and would measure its age, not the clock)."""
+    if at is None or message.retained:
+        return {}
+    return {"clock_offset_s": (at - message.received_at).total_seconds()}
 
 
 def _best_effort_event_id(payload: bytes) -> uuid.UUID | None:

@@ -185,6 +185,9 @@ terminals = Table(
     Column("outbox_depth", Integer),
     Column("outbox_alarm", Boolean),
     Column("clock_synced", Boolean),
+    # The terminal's clock minus ours, seconds, from its latest live heartbeat: what dates
+    # the check-ins of a terminal whose clock is not synchronised.
+    Column("clock_offset_s", Float),
     Column("software_version", String(64)),
 )
 

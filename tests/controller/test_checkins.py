@@ -50,6 +50,30 @@ def test_an_unsynced_clock_is_replaced_by_the_receive_time_and_recorded(store: S
     assert _presences(store)[0].date == date(2026, 3, 2)
 
 
+def test_an_unsynced_clock_buffered_across_midnight_keeps_its_day_by_the_heartbeat_offset(
+    store: Store,
+) -> None:
+    """A Pi two years behind scans at 23:50 in Brussels; the broker is down until 00:20."""
+    behind = timedelta(days=730)
+    real_scan = datetime(2026, 3, 1, 22, 50, tzinfo=UTC)  # 23:50 in Brussels
+    with store.transaction() as conn:
+        conn.execute(schema.terminals.insert().values(
+            terminal_id="gate-1", direction="in", cert_serial="01", revoked=False,
+            clock_offset_s=-behind.total_seconds()))  # fmt: skip
+    event = checkin(limosa(1), at=real_scan - behind, clock_synced=False)
+    _record(store, event, received_at=real_scan + timedelta(minutes=30))
+    row = _event(store, event.event_id)
+    assert row.dated_at == real_scan
+    assert row.clock_correction_s == behind.total_seconds()
+    assert _presences(store)[0].date == date(2026, 3, 1)
+
+
+def test_an_offset_that_would_date_into_the_future_falls_back_to_the_receive_time() -> None:
+    event = checkin(limosa(1), at=MORNING + timedelta(hours=2), clock_synced=False)
+    dating = checkins.date_checkin(event, MORNING, 300.0, terminal_offset_s=-3600.0)
+    assert dating.at == MORNING
+
+
 def test_a_clock_more_than_five_minutes_ahead_is_replaced(store: Store) -> None:
     event = checkin(limosa(1), at=MORNING + timedelta(minutes=6))
     _record(store, event)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from controller import ingest, schema
 from controller.config import ControllerConfig
 from controller.roster import import_file
 from controller.service import Controller
-from controller.store import open_store
+from controller.store import Store, open_store
 from presence.events import encode
 from presence.messages import decode_site_config, person_hash
 from tests.controller.support import (
@@ -173,6 +173,56 @@ def test_terminal_status_is_recorded(running, mosquitto):
     finally:
         t.close()
     assert row is not None and (row.last_state, row.outbox_depth) == ("online", 3)
+
+
+def _publish_status(port: int, status, retain: bool) -> None:
+    from presence import topics
+    from presence.messages import encode_status
+
+    t = FakeTerminal(port)
+    try:
+        topic = topics.status_topic("1Y102M7NZF7PZ", "gate-1")
+        t.client.publish(topic, encode_status(status), qos=1, retain=retain).wait_for_publish(5)
+    finally:
+        t.close()
+
+
+def _terminal_row(store: Store, until) -> object:
+    deadline = time.monotonic() + 5
+    while True:
+        with store.transaction() as conn:
+            row = conn.execute(
+                select(schema.terminals).where(schema.terminals.c.terminal_id == "gate-1")
+            ).one()
+        if until(row) or time.monotonic() > deadline:
+            return row
+        time.sleep(0.05)
+
+
+def test_a_live_heartbeat_measures_the_terminals_clock_offset(running, mosquitto):
+    from presence.messages import TerminalStatus
+
+    _controller, store = running
+    two_days_behind = datetime.now(UTC) - timedelta(days=2)
+    _publish_status(mosquitto.port, TerminalStatus("online", two_days_behind), retain=False)
+    row = _terminal_row(store, lambda r: r.clock_offset_s is not None)
+    assert abs(row.clock_offset_s + 2 * 86400) < 5
+
+
+def test_a_retained_status_measures_no_offset(broker_config, mosquitto):
+    from presence.messages import TerminalStatus
+
+    hours_old = TerminalStatus("online", datetime.now(UTC) - timedelta(hours=3))
+    _publish_status(mosquitto.port, hours_old, retain=True)
+    store = open_store(broker_config.database.url)
+    controller = Controller(broker_config, store, with_relay=False)
+    controller.start()
+    try:
+        row = _terminal_row(store, lambda r: r.last_state == "online")
+    finally:
+        controller.stop()
+        store.close()
+    assert row.last_state == "online" and row.clock_offset_s is None
 
 
 def test_a_broker_outage_is_survived_and_check_ins_flow_again(running, mosquitto):
