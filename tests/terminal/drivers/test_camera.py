@@ -140,7 +140,10 @@ def test_read_paces_frames_at_the_frame_rate() -> None:
     assert all(isinstance(f, Frame) for f in frames)
     assert time.monotonic() - started >= 5 / 50 * 0.9
     stamps = [f.timestamp for f in frames if f is not None]
-    assert all(b - a >= 0.018 for a, b in itertools.pairwise(stamps))
+    # Slots are fixed (a late frame does not push the next ones back), so under load one gap
+    # may be short; on average the frames keep the rate.
+    assert stamps[-1] - stamps[0] >= 5 / 50 * 0.9
+    assert all(b > a for a, b in itertools.pairwise(stamps))
 
 
 def test_stalled_source_returns_no_frame_after_the_timeout() -> None:
