@@ -15,22 +15,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 from registry.client import RegistryClient
 from registry.wire import MAX_ITEMS_PER_CALL, PresenceItem, RegistrationResult
 from sim.identifiers import with_inss_check
+from sim.nsso.works import declared_site, render_works
 
 WORKPLACE = "1Y102M7NZF7PZ"
 COMPANY = 403170701
-WORKS = f"""
-[[works]]
-workplace_id = "{WORKPLACE}"
-start = 2000-01-01
-end = 2099-12-31
-sector = "construction"
-companies = ["0403170701"]
-"""
+SITE = declared_site(WORKPLACE, ["0403170701"], date(2000, 1, 1), date(2099, 12, 31), [])
 
 
 def inss_numbers(count: int) -> list[str]:
@@ -48,7 +43,7 @@ def inss_numbers(count: int) -> list[str]:
 
 def start_stand_in(folder: Path, latency_s: float) -> tuple[subprocess.Popen[str], str]:
     works = folder / "works.toml"
-    works.write_text(WORKS, encoding="utf-8")
+    works.write_text(render_works(SITE), encoding="utf-8")
     process = subprocess.Popen(
         [
             sys.executable,

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from presence.ids import InvalidIdentifier, parse_company_id
 from sim.identifiers import with_inss_check
+from sim.nsso.works import declared_site, render_works
 
 WorkerKind = Literal["eid", "l1", "keypad"]
 
@@ -156,18 +157,8 @@ def write_roster(crew: list[Worker], path: Path) -> None:
 
 
 def write_declared_works(workplace_id: str, crew: list[Worker], today: date, path: Path) -> None:
-    companies = ", ".join(f'"{c.kbo}"' for c in (BUILDER, *SUBCONTRACTORS))
-    text = [
-        "[[works]]",
-        f'workplace_id = "{workplace_id}"',
-        f"start = {today - timedelta(days=90)}",
-        f"end = {today + timedelta(days=365)}",
-        'sector = "construction"',
-        f"companies = [{companies}]",
-    ]
-    for worker in crew:
-        if worker.limosa_id:
-            text += ["", "[[limosa]]", f'id = "{worker.limosa_id}"',
-                     f"valid_from = {today - timedelta(days=30)}",
-                     f"valid_until = {today + timedelta(days=60)}"]  # fmt: skip
-    path.write_text("\n".join(text) + "\n")
+    companies = [c.kbo for c in (BUILDER, *SUBCONTRACTORS)]
+    limosa_ids = [w.limosa_id for w in crew if w.limosa_id]
+    site = declared_site(workplace_id, companies, today - timedelta(days=90),
+                         today + timedelta(days=365), limosa_ids)  # fmt: skip
+    path.write_text(render_works(site))

@@ -147,3 +147,41 @@ def _date(entry: dict[str, Any], key: str, where: str) -> date:
     if type(value) is not date:
         raise WorksFileError("works_value", f"{where}: {key} must be a TOML date (YYYY-MM-DD)")
     return value
+
+
+def render_works(register: WorksRegister) -> str:
+    """The declared-works TOML that ``load_works`` reads back as ``register``."""
+    lines: list[str] = []
+    for works in register.works.values():
+        companies = ", ".join(f'"{c:010d}"' for c in sorted(works.companies))
+        lines += [
+            "[[works]]",
+            f'workplace_id = "{works.workplace_id}"',
+            f"start = {works.start}",
+            f"end = {works.end}",
+            f'sector = "{works.sector}"',
+            f"companies = [{companies}]",
+            f"subject = {str(works.subject).lower()}",
+            "",
+        ]
+    for limosa in register.limosa.values():
+        lines += [
+            "[[limosa]]",
+            f'id = "{limosa.limosa_id}"',
+            f"valid_from = {limosa.valid_from}",
+            f"valid_until = {limosa.valid_until}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def declared_site(
+    workplace_id: str, companies: list[str], start: date, end: date,
+    limosa_ids: list[str], sector: str = "construction",
+) -> WorksRegister:  # fmt: skip
+    """One site's declaration and its posted workers' Limosa declarations, all valid from
+    ``start`` to ``end`` (for tests, benchmarks and the demo)."""
+    works = DeclaredWorks(workplace_id, start, end, sector,
+                          frozenset(parse_company_id(c).wire for c in companies))  # fmt: skip
+    limosa = {i: LimosaDeclaration(i, start, end) for i in limosa_ids}
+    return WorksRegister({workplace_id: works}, limosa)

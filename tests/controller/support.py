@@ -26,6 +26,7 @@ from presence.events import CheckIn, Credential, encode, new_event_id
 from presence.ids import Inss, LimosaId, WorkplaceId, parse_inss
 from presence.messages import Ack, decode_acks
 from sim.identifiers import with_inss_check
+from sim.nsso.works import declared_site, render_works
 
 WORKPLACE = "1Y102M7NZF7PZ"
 COMPANY = "0403170701"
@@ -266,22 +267,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, step: float
 
 def write_works(path: Path, limosa_ids: tuple[str, ...] = ()) -> Path:
     """A declared-works file for the stand-in: our site, our contractor, known Limosa ids."""
-    lines = [
-        "[[works]]",
-        f'workplace_id = "{WORKPLACE}"',
-        "start = 2020-01-01",
-        "end = 2035-12-31",
-        'sector = "construction"',
-        f'companies = ["{COMPANY}"]',
-    ]
-    for limosa_id in limosa_ids:
-        lines += [
-            "[[limosa]]",
-            f'id = "{limosa_id}"',
-            "valid_from = 2020-01-01",
-            "valid_until = 2035-12-31",
-        ]
-    path.write_text("\n".join(lines) + "\n")
+    site = declared_site(WORKPLACE, [COMPANY], date(2020, 1, 1), date(2035, 12, 31),
+                         list(limosa_ids))  # fmt: skip
+    path.write_text(render_works(site))
     return path
 
 

@@ -77,6 +77,11 @@ class ControllerStub:
         with self._lock:
             return self.statuses[-1][1] if self.statuses else None
 
+    def says(self, state: str) -> bool:
+        """Whether the terminal's last status says ``state`` (online or offline)."""
+        status = self.last_status()
+        return status is not None and status.state == state
+
     def stored_in_order(self) -> list[CheckIn]:
         with self._lock:
             return list(self.stored.values())

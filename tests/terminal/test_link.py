@@ -123,7 +123,7 @@ def test_a_clean_stop_leaves_offline_retained(
     terminal.link.start()
     assert wait_until(lambda: controller.last_status() is not None)
     terminal.close()
-    assert wait_until(lambda: (s := controller.last_status()) is not None and s.state == "offline")
+    assert wait_until(lambda: controller.says("offline"))
 
 
 def test_broker_down_then_up_delivers_everything_in_order_none_twice(

@@ -118,8 +118,7 @@ def test_sigterm_locks_the_gate_closes_the_outbox_and_says_offline(
     process = TerminalProcess(config)
     processes.append(process)
     try:
-        assert wait_until(lambda: (s := controller.last_status()) is not None
-                          and s.state == "online", timeout=15)  # fmt: skip
+        assert wait_until(lambda: controller.says("online"), timeout=15)
         assert process.kill(signal.SIGTERM) == 0
         log = process.stderr()
         assert "signal SIGTERM: stopping" in log
@@ -127,8 +126,7 @@ def test_sigterm_locks_the_gate_closes_the_outbox_and_says_offline(
         assert "terminal gate-1 stopped" in log
         assert not (tmp_path / "state" / "outbox.db-wal").exists()  # closed cleanly
         Outbox(tmp_path / "state" / "outbox.db").close()
-        assert wait_until(lambda: (s := controller.last_status()) is not None
-                          and s.state == "offline")  # fmt: skip
+        assert wait_until(lambda: controller.says("offline"))
     finally:
         controller.stop()
 
@@ -142,11 +140,9 @@ def test_a_killed_terminal_leaves_its_last_will_offline(
     process = TerminalProcess(config)
     processes.append(process)
     try:
-        assert wait_until(lambda: (s := controller.last_status()) is not None
-                          and s.state == "online", timeout=15)  # fmt: skip
+        assert wait_until(lambda: controller.says("online"), timeout=15)
         process.kill(signal.SIGKILL)
-        assert wait_until(lambda: (s := controller.last_status()) is not None
-                          and s.state == "offline")  # fmt: skip
+        assert wait_until(lambda: controller.says("offline"))
     finally:
         controller.stop()
 
