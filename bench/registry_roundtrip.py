@@ -110,6 +110,8 @@ def main() -> None:
                 "server_latency_s": args.server_latency,
                 "registered": registered,
                 "calls": stats.calls,
+                # answers read from their text without a tree (registry/register_scan.py)
+                "scanned_calls": stats.scanned_calls,
                 "seconds": round(elapsed, 3),
                 "presences_per_s": round(len(items) / elapsed, 1),
                 "client_encode_s": round(stats.encode_s, 3),

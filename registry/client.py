@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
 
+import httpx
 from lxml import etree
 
-from registry import http, requests, responses
+from registry import http, register_scan, requests, responses
 from registry.errors import InvalidRequest, MalformedResponse, RegistryError, RegistryRejected
 from registry.signing import Signer
 from registry.soap import Envelope, envelope, parse_document, serialize
@@ -54,6 +55,7 @@ class ClientStats:
     wire_s: float = 0.0
     parse_s: float = 0.0
     calls: int = 0
+    scanned_calls: int = 0  # register answers read from their text, without a tree
 
 
 class RegistryClient:
@@ -95,10 +97,10 @@ class RegistryClient:
 
     def _register_chunk(self, chunk: Sequence[PresenceItem]) -> list[Answer]:
         started = time.perf_counter()
-        answer = self._call(REGISTER, self._signed(requests.register_document(chunk)), started)
+        response = self._post(REGISTER, self._signed(requests.register_document(chunk)), started)
         started = time.perf_counter()
         try:
-            decoded = responses.decode_register(answer.payload)
+            decoded = self._register_answers(response)
             if len(decoded) != len(chunk):
                 raise MalformedResponse(f"{len(decoded)} answers for {len(chunk)} items")
             pairs = enumerate(zip(chunk, decoded, strict=True))
@@ -172,6 +174,15 @@ class RegistryClient:
         return serialize(self._signer.sign(parse_document(document)))
 
     def _call(self, operation: Operation, body: bytes, started: float) -> Envelope:
+        """POST ``body`` and parse the answer; faults and HTTP errors raise."""
+        response = self._post(operation, body, started)
+        parsing = time.perf_counter()
+        try:
+            return http.read_answer(response)
+        finally:
+            self.stats.parse_s += time.perf_counter() - parsing
+
+    def _post(self, operation: Operation, body: bytes, started: float) -> httpx.Response:
         """POST ``body``; ``started`` is when encoding began (the time up to now is ours)."""
         sent = time.perf_counter()
         self.stats.encode_s += sent - started
@@ -180,13 +191,18 @@ class RegistryClient:
         finally:
             self.stats.wire_s += time.perf_counter() - sent
             self.stats.calls += 1
-        parsing = time.perf_counter()
-        try:
-            answer = http.read_answer(response)
-        finally:
-            self.stats.parse_s += time.perf_counter() - parsing
         log.debug("%s answered in %.3f s", operation.name, time.perf_counter() - started)
-        return answer
+        return response
+
+    def _register_answers(self, response: httpx.Response) -> list[responses.RegisterAnswer]:
+        """An answer of the usual shape is scanned from its text; any other is read from its
+        tree, where faults, HTTP errors and malformed answers raise."""
+        if response.status_code == 200:
+            scanned = register_scan.read(response.content)
+            if scanned is not None:
+                self.stats.scanned_calls += 1
+                return scanned
+        return responses.decode_register(http.read_answer(response).payload)
 
     def _parse(self, decode: Callable[[etree._Element], T], answer: Envelope) -> T:
         started = time.perf_counter()

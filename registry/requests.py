@@ -203,6 +203,18 @@ def submitted_fields(element: etree._Element) -> SubmittedFields:
         if len(reference):
             raise MalformedResponse("ClientPresenceRegistrationReference must hold text")
         client_reference = reference.text or ""
+    return submitted_values(day, inss, company, limosa, workplace, client_reference)
+
+
+def submitted_values(
+    day: str | None,
+    inss: str | None,
+    company: str | None,
+    limosa: str | None,
+    workplace: str | None,
+    client_reference: str | None,
+) -> SubmittedFields:
+    """A SubmitType's values from its texts (stripped; the reference as sent; None: absent)."""
     return (
         rd.need_text(workplace, "WorkPlaceId"),
         inss,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from registry import xmlread as rd
 from registry.errors import MalformedResponse
 from registry.requests import (
     Submitted,
+    SubmittedFields,
     cancel_type,
     get_request_type,
     read_search_request_type,
@@ -63,6 +65,9 @@ class RefusedItem:
 
     submitted: Submitted
     errors: tuple[ErrorDetail, ...]
+
+
+RegisterAnswer = RegistrationResult | RefusedItem
 
 
 # --- building (the stand-in's side) ------------------------------------------------------
@@ -206,9 +211,9 @@ def _expect(payload: etree._Element, name: str) -> None:
         raise MalformedResponse(f"expected {name}, got {etree.QName(payload).localname}")
 
 
-def decode_register(payload: etree._Element) -> list[RegistrationResult | RefusedItem]:
+def decode_register(payload: etree._Element) -> list[RegisterAnswer]:
     _expect(payload, "RegisterPresencesResponse")
-    answers: list[RegistrationResult | RefusedItem] = []
+    answers: list[RegisterAnswer] = []
     for response in payload[:]:  # type: ignore[index]
         if response.tag != _REGISTER_ANSWER:
             continue
@@ -230,18 +235,16 @@ def decode_register(payload: etree._Element) -> list[RegistrationResult | Refuse
 
 def read_errors(parent: etree._Element) -> tuple[ErrorDetail, ...]:
     container = rd.one(parent, NS_TYPES, "ErrorList")
-    details = []
-    for error in container:
-        if error.tag == _ERROR_TAG:
-            code, description = _ERROR.read(error)
-            details.append(
-                ErrorDetail(
-                    rd.need_text(code, "ErrorCode"), rd.need_text(description, "ErrorDescription")
-                )
-            )
+    details = [error_detail(*_ERROR.read(error)) for error in container if error.tag == _ERROR_TAG]
     if not details:
         raise MalformedResponse("an ErrorList holds no Error")
     return tuple(details)
+
+
+def error_detail(code: str | None, description: str | None) -> ErrorDetail:
+    return ErrorDetail(
+        rd.need_text(code, "ErrorCode"), rd.need_text(description, "ErrorDescription")
+    )
 
 
 def read_registration(element: etree._Element) -> RegistrationResult:
@@ -252,15 +255,32 @@ def read_registration(element: etree._Element) -> RegistrationResult:
     if (submit is None) == (consult is None):
         raise MalformedResponse("a registration needs exactly one submitted item")
     echo = submit if submit is not None else consult  # not `or`: a childless element is falsy
-    workplace, inss, company_id, limosa, day, reference = submitted_fields(echo)
-    created_at = rd.to_datetime(rd.need_text(created, "CreationDate"), "CreationDate")
-    receipt_id = rd.to_int(
-        rd.need_text(receipt, "PresenceRegistrationId"), "PresenceRegistrationId"
-    )
     last = read_validation(rd.need(last_el, "LastValidation"))
     history: tuple[Validation, ...] = ()
     if history_el is not None:
         history = tuple(read_validation(v) for v in history_el if v.tag == _VALIDATION_TAG)
+    return registration(
+        submitted_fields(echo), sector, latest_inss, receipt, created, channel, last, history
+    )
+
+
+def registration(
+    echo: SubmittedFields,
+    sector: str | None,
+    latest_inss: str | None,
+    receipt: str | None,
+    created: str | None,
+    channel: str | None,
+    last: Validation,
+    history: tuple[Validation, ...],
+) -> RegistrationResult:
+    """A result from a registration's read echo and validations and the (stripped) texts of
+    its leaves, None when absent: the conversions every reader of answers shares."""
+    workplace, inss, company_id, limosa, day, reference = echo
+    created_at = rd.to_datetime(rd.need_text(created, "CreationDate"), "CreationDate")
+    receipt_id = rd.to_int(
+        rd.need_text(receipt, "PresenceRegistrationId"), "PresenceRegistrationId"
+    )
     return RegistrationResult(
         receipt_id=str(receipt_id),
         status=last.status,
@@ -280,11 +300,18 @@ def read_registration(element: etree._Element) -> RegistrationResult:
 
 def read_validation(element: etree._Element) -> Validation:
     status, raw_date, container = _VALIDATION.read(element)
-    if not status:
-        raise MalformedResponse("Status is missing" if status is None else "empty Status")
     remarks: tuple[str, ...] = ()
     if container is not None:
         remarks = tuple(rd.text(r) for r in container if r.tag == _REMARK_TAG)
+    return validation(status, raw_date, remarks)
+
+
+@functools.lru_cache(maxsize=1024)
+def validation(status: str | None, raw_date: str | None, remarks: tuple[str, ...]) -> Validation:
+    """A validation step from its (stripped) texts; None when absent. Cached: a batch's
+    answers share a handful of steps, and a ``Validation`` is immutable."""
+    if not status:
+        raise MalformedResponse("Status is missing" if status is None else "empty Status")
     validated = None if raw_date is None else rd.to_datetime(raw_date, "ValidationDate")
     return Validation(status, validated, remarks)
 

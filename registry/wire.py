@@ -86,9 +86,14 @@ class Validation:
     remarks: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RegistrationResult:
-    """A registration as the service knows it: its receipt, status and remarks."""
+    """A registration as the service knows it: its receipt, status and remarks.
+
+    Read-only by convention, not frozen: answers make these by the thousand, and a frozen
+    dataclass's ``__init__`` (one ``object.__setattr__`` per field) took a quarter of the
+    client's time reading an answer (docs/performance.md).
+    """
 
     receipt_id: str
     status: str

@@ -1,15 +1,17 @@
-"""Whatever bytes come back, the parser raises nothing but MalformedResponse."""
+"""Whatever bytes come back, the parser raises nothing but MalformedResponse, and the register
+answer's scan either declines or reads what the tree reader reads."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from registry import responses, soap
+from registry import register_scan, responses, soap
 from registry.errors import MalformedResponse
 from registry.http import fault_error
 from registry.wire import CancelRequest, ErrorDetail, PresenceItem, RegistrationResult, SearchQuery
@@ -36,10 +38,12 @@ DECODERS: list[Callable[[etree._Element], object]] = [
     responses.decode_search,
     responses.decode_get,
 ]
+SCANNABLE = replace(RESULT, status="SUCCESSFULLY REGISTERED", remarks=())
 SAMPLES = [
     soap.serialize(soap.envelope(doc))
     for doc in (
         responses.encode_register([RESULT, (ITEM, [ErrorDetail("E", "d")])]),
+        responses.encode_register([SCANNABLE, (ITEM, [ErrorDetail("E", "d")]), SCANNABLE]),
         responses.encode_cancel([(CancelRequest("123456789012345", "HOLIDAY"), RESULT)]),
         responses.encode_search(QUERY, 3, [RESULT]),
         responses.encode_get("123456789012345", RESULT),
@@ -48,7 +52,12 @@ SAMPLES = [
 
 
 def parse_everything(data: bytes) -> None:
-    """What the client does with an answer: envelope, fault or each payload decoder."""
+    """What the client does with an answer: the scan, then envelope, fault or each decoder."""
+    scanned = register_scan.read(data)
+    if scanned is not None:  # then the tree reader must read the very same answers
+        envelope = soap.parse_envelope(data)
+        assert isinstance(envelope, soap.Envelope)
+        assert responses.decode_register(envelope.payload) == scanned
     try:
         parsed = soap.parse_envelope(data)
     except MalformedResponse:
