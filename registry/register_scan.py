@@ -5,9 +5,15 @@ touching every element from Python cost more than everything else the client doe
 (docs/performance.md). Answers nearly always come in one shape: an envelope without header or
 comments, and a flat run of ``PresenceRegistrationResponse`` elements without attributes,
 each a registration (echo, receipt, status) or a refusal (echo, errors). For such an answer
-libxml2 checks that the document is well-formed without building a tree, one regular
-expression per item takes the texts out, and the texts go through the same conversions as the
-tree reader's (``responses.registration`` and its neighbours).
+one regular expression per item takes the texts out, and the texts go through the same
+conversions as the tree reader's (``responses.registration`` and its neighbours).
+
+Well-formedness, checked in two parts. The item patterns fix every tag of an item and allow
+no attribute, markup, reference or character XML forbids in a value; what they leave open is
+``]]>`` in a value (looked for) and whatever sits around the items: the XML declaration and
+the envelope, body and payload tags with their attributes and namespace declarations. libxml2
+checks those on the document with its run of items cut out (a few hundred bytes): that and a
+well-formed run make the whole document well-formed.
 
 The scan only ever declines: a document of another shape (a fault, a header, a remark list,
 an attribute or an entity reference below the payload, another encoding...) or one whose
@@ -36,8 +42,8 @@ from registry.soap import MAX_DOCUMENT_BYTES, NS_OPS, NS_SOAP, NS_TYPES
 from registry.wire import RegistrationResult
 
 _WS = r"[ \t\r\n]*"
-# Text without markup, reference or CR, so the raw text is the element's value as parsed.
-_VALUE = r"([^<&\r]*)"
+# Text of XML characters without markup, reference or CR: the raw text is the parsed value.
+_VALUE = r"([^<&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*)"
 _NAME = r"[A-Za-z_][A-Za-z0-9_.-]*"
 _ATTRIBUTE = rf"({_NAME}(?::{_NAME})?){_WS}={_WS}(?:\"([^\"<&\t\n\r]*)\"|'([^'<&\t\n\r]*)')"
 
@@ -89,7 +95,7 @@ def read(data: bytes) -> list[RegisterAnswer] | None:
         return None
     registered, refused, error = _item_patterns(*prefixes)
     answers: list[RegisterAnswer] = []
-    position = head.end()
+    position = items_start = head.end()
     try:
         while True:
             if found := registered.match(text, position):
@@ -104,7 +110,11 @@ def read(data: bytes) -> list[RegisterAnswer] | None:
     tail = _tail(
         head["RegisterPresencesResponse_prefix"], head["Body_prefix"], head["Envelope_prefix"]
     )
-    if not answers or not tail.match(text, position) or not _well_formed(data):
+    if not answers or not tail.match(text, position):
+        return None
+    if text.find("]]>", items_start, position) != -1:
+        return None
+    if not _well_formed((text[:items_start] + text[position:]).encode()):
         return None
     return answers
 
@@ -135,7 +145,7 @@ def _item_prefixes(head: re.Match[str]) -> tuple[str, str] | None:
 
 def _well_formed(data: bytes) -> bool:
     """What the tree parser would accept: well-formed XML and namespaces. A parser of our own
-    (1 us to make) for each call: its error log, where libxml2 notes namespace errors without
+    for each call (1 us to make): its error log, where libxml2 notes namespace errors without
     stopping a parse that builds nothing, is then this call's."""
     parser = etree.XMLParser(
         # the stubs ask for every event method; lxml delivers those a target has methods for

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -49,16 +50,19 @@ def item_text(item: PresenceItem) -> str:
 
 def _day_text(item: PresenceItem) -> str:
     day = item.registration_date
-    return "" if day is None else f"<prt:RegistrationDate>{day.isoformat()}</prt:RegistrationDate>"
+    return "" if day is None else _day_element(day)
+
+
+@functools.lru_cache(maxsize=64)
+def _day_element(day: date) -> str:  # a batch's items share one or two days
+    return f"<prt:RegistrationDate>{day.isoformat()}</prt:RegistrationDate>"
 
 
 def _person_text(item: PresenceItem) -> str:
     if item.limosa_id is not None:
         return f"<prt:LimosaId>{xml_text(item.limosa_id)}</prt:LimosaId>"
-    return (
-        f"<prt:INSS>{xml_text(item.inss or '')}</prt:INSS>"
-        f"<prt:CompanyID>{item.company_id:d}</prt:CompanyID>"
-    )
+    # PresenceItem holds an INSS of 11 digits and an int company: nothing to escape
+    return f"<prt:INSS>{item.inss}</prt:INSS><prt:CompanyID>{item.company_id:d}</prt:CompanyID>"
 
 
 def _reference_text(item: PresenceItem) -> str:
