@@ -8,12 +8,12 @@ each a registration (echo, receipt, status) or a refusal (echo, errors). For suc
 one regular expression per item takes the texts out, and the texts go through the same
 conversions as the tree reader's (``responses.registration`` and its neighbours).
 
-Well-formedness, checked in two parts. The item patterns fix every tag of an item and allow
-no attribute, markup, reference or character XML forbids in a value; what they leave open is
-``]]>`` in a value (looked for) and whatever sits around the items: the XML declaration and
-the envelope, body and payload tags with their attributes and namespace declarations. libxml2
-checks those on the document with its run of items cut out (a few hundred bytes): that and a
-well-formed run make the whole document well-formed.
+What the tree parser would accept is checked in two parts. The item patterns fix every tag of
+an item and allow no attribute, markup character, reference or character XML forbids in a
+value. What they leave open sits around the items: the XML declaration, and the envelope, body
+and payload tags with their attributes and namespace declarations. The tree path's own parser
+reads the document with its run of items cut out (a few hundred bytes). Documents large
+enough to reach one of libxml2's size limits are not scanned: those do not add up over parts.
 
 The scan only ever declines: a document of another shape (a fault, a header, a remark list,
 an attribute or an entity reference below the payload, another encoding...) or one whose
@@ -27,8 +27,6 @@ from __future__ import annotations
 import functools
 import re
 
-from lxml import etree
-
 from registry.errors import MalformedResponse
 from registry.requests import Submitted, SubmittedFields, submitted_values
 from registry.responses import (
@@ -38,12 +36,15 @@ from registry.responses import (
     registration,
     validation,
 )
-from registry.soap import MAX_DOCUMENT_BYTES, NS_OPS, NS_SOAP, NS_TYPES
-from registry.wire import RegistrationResult
+from registry.soap import NS_OPS, NS_SOAP, NS_TYPES, parse_document
+from registry.wire import ErrorDetail, RegistrationResult
 
+# libxml2 refuses a text node over 10,000,000 bytes (no huge_tree); a smaller document has none
+MAX_SCANNED_BYTES = 10_000_000
 _WS = r"[ \t\r\n]*"
-# Text of XML characters without markup, reference or CR: the raw text is the parsed value.
-_VALUE = r"([^<&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*)"
+# XML characters but < > & and CR: no markup, reference, "]]>" or line end to normalise, so
+# the raw text is the value as parsed.
+_TEXT = r"[^<>&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*"
 _NAME = r"[A-Za-z_][A-Za-z0-9_.-]*"
 _ATTRIBUTE = rf"({_NAME}(?::{_NAME})?){_WS}={_WS}(?:\"([^\"<&\t\n\r]*)\"|'([^'<&\t\n\r]*)')"
 
@@ -72,23 +73,16 @@ _ATTRIBUTES = re.compile(_ATTRIBUTE)
 _ENCODING = re.compile(rf"encoding{_WS}={_WS}[\"']([^\"']*)[\"']")
 
 
-class _NoEvents:
-    """A parser target that wants no events: libxml2 checks the document, builds nothing."""
-
-    def close(self) -> None:
-        return None
-
-
 def read(data: bytes) -> list[RegisterAnswer] | None:
     """The answers of a registerPresences answer of the usual shape, or None (read the tree)."""
-    if len(data) > MAX_DOCUMENT_BYTES:
+    if len(data) >= MAX_SCANNED_BYTES:
         return None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
     head = _HEAD.match(text)
-    if head is None or not _utf8(head["declaration"]):
+    if head is None or not _declares_utf8(head["declaration"]):
         return None
     prefixes = _item_prefixes(head)
     if prefixes is None:
@@ -99,27 +93,26 @@ def read(data: bytes) -> list[RegisterAnswer] | None:
     try:
         while True:
             if found := registered.match(text, position):
-                answers.append(_registration(found.groups()))
+                answers.append(_registration(*found.groups()))
             elif found := refused.match(text, position):
-                answers.append(_refusal(found.groups(), error))
+                answers.append(_refusal(error, *found.groups()))
             else:
                 break
             position = found.end()
     except MalformedResponse:
         return None
     tail = _tail(
-        head["RegisterPresencesResponse_prefix"], head["Body_prefix"], head["Envelope_prefix"]
+        head["Envelope_prefix"], head["Body_prefix"], head["RegisterPresencesResponse_prefix"]
     )
     if not answers or not tail.match(text, position):
         return None
-    if text.find("]]>", items_start, position) != -1:
-        return None
-    if not _well_formed((text[:items_start] + text[position:]).encode()):
+    if not _tree_parser_accepts((text[:items_start] + text[position:]).encode()):
         return None
     return answers
 
 
-def _utf8(declaration: str | None) -> bool:
+def _declares_utf8(declaration: str | None) -> bool:
+    """Whether an XML declaration's content leaves the document in UTF-8 (None: none)."""
     if declaration is None:
         return True
     encoding = _ENCODING.search(declaration)
@@ -143,41 +136,28 @@ def _item_prefixes(head: re.Match[str]) -> tuple[str, str] | None:
     return ops[0], types[0]
 
 
-def _well_formed(data: bytes) -> bool:
-    """What the tree parser would accept: well-formed XML and namespaces. A parser of our own
-    for each call (1 us to make): its error log, where libxml2 notes namespace errors without
-    stopping a parse that builds nothing, is then this call's."""
-    parser = etree.XMLParser(
-        # the stubs ask for every event method; lxml delivers those a target has methods for
-        target=_NoEvents(),  # type: ignore[arg-type]
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-    )
+def _tree_parser_accepts(document: bytes) -> bool:
     try:
-        etree.fromstring(data, parser)
-    except (etree.XMLSyntaxError, ValueError):
+        parse_document(document)
+    except MalformedResponse:
         return False
-    return not parser.error_log.filter_from_errors()
+    return True
 
 
 @functools.lru_cache(maxsize=16)
 def _item_patterns(ops: str, types: str) -> tuple[re.Pattern[str], ...]:
     """A registration, a refusal and one of a refusal's errors, written with these prefixes.
-
-    Groups, in order: the echo's RegistrationDate, INSS, CompanyID, LimosaId, WorkPlaceId and
-    ClientPresenceRegistrationReference, then a registration's Sector, INSS,
-    PresenceRegistrationId, CreationDate, Channel, Status and ValidationDate, or a refusal's
-    run of Error elements (read by the third pattern: ErrorCode, ErrorDescription)."""
+    Their groups, in order, are the parameters of ``_registration``, ``_refusal`` (after the
+    error pattern) and ``_error``, by name (a test holds them to it)."""
     o = f"{ops}:" if ops else ""
     t = f"{types}:" if types else ""
 
-    def leaf(name: str, value: str = _VALUE) -> str:
-        return f"<{t}{name}>{value}</{t}{name}>{_WS}"
+    def leaf(name: str, group: str | None) -> str:
+        text = f"(?P<{group}>{_TEXT})" if group else _TEXT
+        return f"<{t}{name}>{text}</{t}{name}>{_WS}"
 
-    def optional(name: str) -> str:
-        return f"(?:{leaf(name)})?"
+    def optional(name: str, group: str) -> str:
+        return f"(?:{leaf(name, group)})?"
 
     def element(name: str, content: str) -> str:
         return f"<{t}{name}>{_WS}{content}</{t}{name}>{_WS}"
@@ -188,35 +168,36 @@ def _item_patterns(ops: str, types: str) -> tuple[re.Pattern[str], ...]:
 
     submitted = element(
         "PresenceRegistrationSubmitted",
-        optional("RegistrationDate")
-        + f"(?:{leaf('INSS')}{leaf('CompanyID')}|{leaf('LimosaId')})"
-        + leaf("WorkPlaceId")
-        + optional("ClientPresenceRegistrationReference"),
+        optional("RegistrationDate", "day")
+        + f"(?:{leaf('INSS', 'inss')}{leaf('CompanyID', 'company')}|{leaf('LimosaId', 'limosa')})"
+        + leaf("WorkPlaceId", "workplace")
+        + optional("ClientPresenceRegistrationReference", "reference"),
     )
     registered = element(
         "PresenceRegistration",
         submitted
-        + optional("Sector")
-        + optional("INSS")
-        + leaf("PresenceRegistrationId")
-        + leaf("CreationDate")
-        + leaf("Channel")
-        + element("LastValidation", leaf("Status") + optional("ValidationDate")),
+        + optional("Sector", "sector")
+        + optional("INSS", "latest_inss")
+        + leaf("PresenceRegistrationId", "receipt")
+        + leaf("CreationDate", "created")
+        + leaf("Channel", "channel")
+        + element(
+            "LastValidation", leaf("Status", "status") + optional("ValidationDate", "validated")
+        ),
     )
-    uncaptured = _VALUE.replace("(", "(?:")
-    any_error = element(
-        "Error", leaf("ErrorCode", uncaptured) + leaf("ErrorDescription", uncaptured)
-    )
+    any_error = element("Error", leaf("ErrorCode", None) + leaf("ErrorDescription", None))
     refused = element(
         "PresenceRegistrationError",
-        submitted + element("ErrorList", f"((?:{any_error})+)"),
+        submitted + element("ErrorList", f"(?P<errors>(?:{any_error})+)"),
     )
-    error = element("Error", leaf("ErrorCode") + leaf("ErrorDescription"))
+    error = element("Error", leaf("ErrorCode", "code") + leaf("ErrorDescription", "description"))
     return answer(registered), answer(refused), re.compile(error)
 
 
 @functools.lru_cache(maxsize=16)
-def _tail(payload: str | None, body: str | None, envelope: str | None) -> re.Pattern[str]:
+def _tail(envelope: str | None, body: str | None, payload: str | None) -> re.Pattern[str]:
+    """The end tags of the payload, body and envelope (given outermost first), then the end."""
+
     def end(prefix: str | None, local: str) -> str:
         return re.escape(f"</{prefix}:{local}>" if prefix else f"</{local}>") + _WS
 
@@ -249,27 +230,47 @@ def _echo(
     )
 
 
-def _registration(texts: tuple[str | None, ...]) -> RegistrationResult:
-    day, inss, company, limosa, workplace, reference = texts[:6]
-    sector, latest_inss, receipt, created, channel, status, validated = texts[6:]
-    assert workplace is not None and status is not None  # mandatory in the pattern
+def _registration(
+    day: str | None,
+    inss: str | None,
+    company: str | None,
+    limosa: str | None,
+    workplace: str,
+    reference: str | None,
+    sector: str | None,
+    latest_inss: str | None,
+    receipt: str,
+    created: str,
+    channel: str,
+    status: str,
+    validated: str | None,
+) -> RegistrationResult:
     return registration(
         _echo(day, inss, company, limosa, workplace, reference),
         sector and sector.strip(),
         latest_inss and latest_inss.strip(),
-        receipt and receipt.strip(),
-        created and created.strip(),
-        channel and channel.strip(),
+        receipt.strip(),
+        created.strip(),
+        channel.strip(),
         validation(status.strip(), validated and validated.strip(), ()),
         (),
     )
 
 
-def _refusal(texts: tuple[str | None, ...], error: re.Pattern[str]) -> RefusedItem:
-    day, inss, company, limosa, workplace, reference, errors = texts
-    assert workplace is not None and errors is not None  # mandatory in the pattern
-    details = tuple(
-        error_detail(code.strip(), description.strip())
-        for code, description in error.findall(errors)
-    )
-    return RefusedItem(Submitted(*_echo(day, inss, company, limosa, workplace, reference)), details)
+def _refusal(
+    error: re.Pattern[str],
+    day: str | None,
+    inss: str | None,
+    company: str | None,
+    limosa: str | None,
+    workplace: str,
+    reference: str | None,
+    errors: str,
+) -> RefusedItem:
+    details = tuple(_error(*found.groups()) for found in error.finditer(errors))
+    echo = _echo(day, inss, company, limosa, workplace, reference)
+    return RefusedItem(Submitted(*echo), details)
+
+
+def _error(code: str, description: str) -> ErrorDetail:
+    return error_detail(code.strip(), description.strip())

@@ -155,7 +155,11 @@ def _datetime(value: str) -> datetime | str:
         return "is not a real time"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=BRUSSELS)
-    return moment.astimezone(UTC)
+    try:
+        moment.astimezone(BRUSSELS)  # what every moment read is dated by later
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00, 9999-12-31T23:30:00Z
+        return "is out of range"
 
 
 def _local(element: etree._Element) -> str:

@@ -3,6 +3,7 @@ the tree reader, and never answers differently from it."""
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, date, datetime
 
 import pytest
@@ -206,6 +207,16 @@ LEFT_TO_THE_TREE = {
     "bad-declaration": BASE.replace(b"version='1.0'", b"version='one'"),
     "xml-prefix-rebound": BASE.replace(b"<soapenv:Body>", b'<soapenv:Body xmlns:xml="urn:x">'),
     "empty-namespace": BASE.replace(b"<soapenv:Body>", b'<soapenv:Body xmlns:q="">'),
+    "raw-greater-than": BASE.replace(b">ref-1<", b">a>b<"),
+    "xml-id-not-a-name": BASE.replace(b"<soapenv:Body>", b'<soapenv:Body xml:id="1 2">'),
+    "xml-id-twice": BASE.replace(b"<soapenv:Body>", b'<soapenv:Body xml:id="a">').replace(
+        b"<pr:RegisterPresencesResponse>", b'<pr:RegisterPresencesResponse xml:id="a">'
+    ),
+    "text-node-over-libxml2-limit": BASE.replace(b">ref-1<", b">" + b"r" * 10_000_001 + b"<"),
+    "moment-out-of-range": BASE.replace(b">2026-03-02T06:30:01.250Z<", b">0001-01-01T00:00:00<"),
+    "day-out-of-range": BASE.replace(
+        b"<prt:RegistrationDate>2026-03-02</prt:RegistrationDate>", b""
+    ).replace(b">2026-03-02T06:30:01.250Z<", b">9999-12-31T23:30:00Z<"),
     "not-an-integer": BASE.replace(b">123456789012345<", b">12a<"),
     "not-a-date": BASE.replace(b">2026-03-02<", b">2026-13-02<"),
     "empty-status": BASE.replace(b">SUCCESSFULLY REGISTERED<", b"><"),
@@ -231,6 +242,11 @@ def test_the_tree_reads_what_the_scan_leaves_of_the_usual_kind() -> None:
         ("not-a-date", "not a real date"),
         ("empty-status", "empty Status"),
         ("control-character", "well-formed"),
+        ("xml-id-not-a-name", "well-formed"),
+        ("xml-id-twice", "well-formed"),
+        ("text-node-over-libxml2-limit", "well-formed"),
+        ("moment-out-of-range", "out of range"),
+        ("day-out-of-range", "out of range"),
         ("no-item", "no answer"),
     ],
 )
@@ -239,6 +255,18 @@ def test_what_the_scan_refuses_to_read_the_tree_refuses_with_its_reason(
 ) -> None:
     with pytest.raises(MalformedResponse, match=fragment):
         _tree_reads(LEFT_TO_THE_TREE[name])
+
+
+def test_the_patterns_groups_are_the_readers_parameters() -> None:
+    registered, refused, error = register_scan._item_patterns("o", "")
+    for pattern, reader, skipped in (
+        (registered, register_scan._registration, 0),
+        (refused, register_scan._refusal, 1),  # the error pattern comes first
+        (error, register_scan._error, 0),
+    ):
+        parameters = list(inspect.signature(reader).parameters)[skipped:]
+        assert list(pattern.groupindex) == parameters
+        assert pattern.groups == len(parameters)
 
 
 XML_CHAR = st.characters().filter(
