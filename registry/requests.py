@@ -42,20 +42,15 @@ def register_document(items: Sequence[PresenceItem]) -> bytes:
 def item_text(item: PresenceItem) -> str:
     """One ``PresenceRegistrationRequest`` (a SubmitType) as XML text, fields in XSD order."""
     return (
-        f"<pr:PresenceRegistrationRequest>{_day_text(item)}{_person_text(item)}"
+        f"<pr:PresenceRegistrationRequest>{_day_text(item.registration_date)}{_person_text(item)}"
         f"<prt:WorkPlaceId>{xml_text(item.workplace_id)}</prt:WorkPlaceId>"
         f"{_reference_text(item)}</pr:PresenceRegistrationRequest>"
     )
 
 
-def _day_text(item: PresenceItem) -> str:
-    day = item.registration_date
-    return "" if day is None else _day_element(day)
-
-
 @functools.lru_cache(maxsize=64)
-def _day_element(day: date) -> str:  # a batch's items share one or two days
-    return f"<prt:RegistrationDate>{day.isoformat()}</prt:RegistrationDate>"
+def _day_text(day: date | None) -> str:  # a batch's items share one or two days
+    return "" if day is None else f"<prt:RegistrationDate>{day.isoformat()}</prt:RegistrationDate>"
 
 
 def _person_text(item: PresenceItem) -> str:
