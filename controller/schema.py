@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 
 SCHEMA_VERSION = 1
@@ -169,6 +170,12 @@ roster = Table(
     Column("valid_to", Date),
     Column("source", String(200), nullable=False),
     Column("imported_at", UtcDateTime, nullable=False),
+    # Who the person is, for the site manager's lists (never sent to terminals or NSSO).
+    Column("name", String(200)),
+    # A national number's Limosa id, when the roster links them: one person, one presence.
+    Column("limosa_id", String(20)),
+    # Refused at the gate (the site config's blocklist) while true.
+    Column("blocked", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("person_kind", "person_id", "company_id", name="uq_roster"),
 )
 

@@ -17,11 +17,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.schema import CreateColumn
 
 from controller import schema
 from controller.errors import StoreError
@@ -174,18 +175,52 @@ def _create_schema(store: Store) -> None:
     with store.engine.begin() as conn:
         if store.is_postgresql:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
-        schema.metadata.create_all(conn)
-        found = conn.execute(select(schema.schema_version.c.version)).scalars().all()
-        if not found:
-            conn.execute(
-                schema.schema_version.insert().values(
-                    version=schema.SCHEMA_VERSION, applied_at=store.clock.now()
-                )
-            )
-            log.info("database schema version %s created", schema.SCHEMA_VERSION)
-        elif max(found) > schema.SCHEMA_VERSION:
+        found = []
+        if inspect(conn).has_table(schema.schema_version.name):
+            found = conn.execute(select(schema.schema_version.c.version)).scalars().all()
+        if found and max(found) > schema.SCHEMA_VERSION:
             raise StoreError(
                 "schema",
                 f"database schema version {max(found)} is newer than this controller "
                 f"({schema.SCHEMA_VERSION})",
             )
+        schema.metadata.create_all(conn)
+        added = _add_missing_columns(conn)
+        if not found or max(found) < schema.SCHEMA_VERSION:
+            conn.execute(
+                schema.schema_version.insert().values(
+                    version=schema.SCHEMA_VERSION, applied_at=store.clock.now()
+                )
+            )
+            log.info(
+                "database schema version %s %s",
+                schema.SCHEMA_VERSION,
+                "created" if not found else f"applied ({len(added)} columns added)",
+            )
+
+
+def _add_missing_columns(conn: Connection) -> list[str]:
+    """The simple migration: a column the schema declares and the database lacks is added.
+
+    Only additive changes migrate this way, so every column added to an existing table must
+    be nullable or carry a ``server_default`` (existing rows need a value). Anything else (a
+    renamed or retyped column) needs ``SCHEMA_VERSION`` raised and a migration of its own."""
+    inspector = inspect(conn)
+    added: list[str] = []
+    for table in schema.metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise StoreError(
+                    "schema",
+                    f"column {table.name}.{column.name} cannot be added to an existing "
+                    "database: it needs a server_default or to be nullable",
+                )
+            ddl = CreateColumn(column).compile(dialect=conn.dialect)
+            name = conn.dialect.identifier_preparer.quote(table.name)
+            conn.exec_driver_sql(f"ALTER TABLE {name} ADD COLUMN {ddl}")
+            added.append(f"{table.name}.{column.name}")
+            log.info("database column %s.%s added", table.name, column.name)
+    return added
