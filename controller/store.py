@@ -175,9 +175,9 @@ def _create_schema(store: Store) -> None:
     with store.engine.begin() as conn:
         if store.is_postgresql:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
-        found = []
+        found: list[int] = []
         if inspect(conn).has_table(schema.schema_version.name):
-            found = conn.execute(select(schema.schema_version.c.version)).scalars().all()
+            found = list(conn.execute(select(schema.schema_version.c.version)).scalars())
         if found and max(found) > schema.SCHEMA_VERSION:
             raise StoreError(
                 "schema",
