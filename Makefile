@@ -33,12 +33,13 @@ VENV_FLAGS := --system-site-packages
 endif
 endif
 
-.PHONY: help sysdeps venv test lint demo clean
+.PHONY: help sysdeps venv test lint demo dist clean
 
 help:
 	@echo "make demo   run the whole site on this machine (embedded defaults)"
 	@echo "make test   run every test (installs what it needs)"
 	@echo "make lint   ruff and mypy"
+	@echo "make dist   build the wheel and sdist into dist/ (install: pip install 'dist/sitegate-*.whl[controller]')"
 
 sysdeps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -74,5 +75,9 @@ lint: venv
 demo: venv
 	$(VENV)/bin/sitegate-demo
 
+dist: venv
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf dist $(VENV) .pytest_cache .mypy_cache .ruff_cache

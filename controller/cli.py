@@ -15,6 +15,7 @@ from controller.errors import ControllerError
 from controller.output import FORMATS, render
 from controller.store import Store, open_store
 from presence.clock import brussels_date
+from presence.version import version_line
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--reveal", action="store_true", help="show national numbers and Limosa ids in full"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=version_line("sitegate-controller"))
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="ingest check-ins and relay presences to NSSO")
     roster = sub.add_parser("roster", help="the roster of people and their employers")

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import NoReturn
 
+from presence.version import version_line
 from provisioning import site_setup, terminal_admin
 from provisioning.errors import ProvisioningError
 from provisioning.site import SECTORS
@@ -39,6 +40,7 @@ def _site_dir(parser: argparse.ArgumentParser, required: bool = False) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is written")
+    parser.add_argument("--version", action="version", version=version_line(PROG))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     init = sub.add_parser("init-site", help="create the site's CA, broker and controller config")

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from presence.clock import brussels_date
+from presence.version import version_line
 from sim.belpic import BelpicCard, IdentityFields, card_number
 from sim.crew import Worker, morning_crew
 from sim.demo_site import DemoSite
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=version_line("sitegate-demo"))
     parser.add_argument("--dir", type=Path, help="work directory to keep (default: a temp one)")
     parser.add_argument("--seed", type=int, default=2026, help="which crew")
     parser.add_argument("--no-pcscd", action="store_true", help="fake card reader everywhere")

@@ -18,6 +18,7 @@ from datetime import date
 from types import FrameType
 
 from presence.errors import PresenceError
+from presence.version import version_line
 from registry.errors import RegistryError
 from sim.nsso.faults import FaultPlan
 from sim.nsso.server import StandIn
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sitegate-registry",
         description="NSSO PresenceRegistration v1 stand-in (loopback only)",
     )
+    parser.add_argument("--version", action="version", version=version_line("sitegate-registry"))
     parser.add_argument(
         "--listen", default="127.0.0.1:8080", help="HOST:PORT on loopback; port 0 picks a free one"
     )

@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 
+from presence.version import version_line
 from terminal import config as terminal_config
 from terminal.config import ConfigError, TerminalConfig
 from terminal.errors import TerminalError
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sitegate-terminal", description="The program that runs on each turnstile."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument("--version", action="version", version=version_line("sitegate-terminal"))
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the turnstile: readers, gate, outbox and MQTT link")
     run.add_argument("--config", default=DEFAULT_CONFIG)
