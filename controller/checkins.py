@@ -6,6 +6,7 @@ caller runs ``record`` inside the transaction it commits before acknowledging th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, bindparam, or_, select
 from controller import schema
 from controller.store import Store
 from presence.clock import brussels_date
-from presence.events import CheckIn
+from presence.events import MAX_EVENT_BYTES, CheckIn
 from presence.ids import Inss, PersonId
 
 log = logging.getLogger(__name__)
@@ -322,6 +323,11 @@ def _valid(entry: Any, day: date) -> bool:
     )
 
 
+# What the quarantine keeps of a payload: any valid check-in whole (so that ``quarantine
+# --replay`` can store it), never more; the length and SHA-256 stand for the rest.
+QUARANTINE_KEEP_BYTES = MAX_EVENT_BYTES
+
+
 def quarantine(
     conn: Connection,
     *,
@@ -332,15 +338,32 @@ def quarantine(
     detail: str,
     payload: bytes,
     received_at: datetime,
-) -> None:
+) -> bool:
+    """Keep a refused message as evidence; False when the same message (topic, payload
+    hash and event id) is already kept: a terminal that resends, or a broker that delivers
+    again after a reconnect, must not grow the quarantine."""
+    digest = hashlib.sha256(payload).hexdigest()
+    q = schema.quarantine.c
+    topic = topic[:256]
+    already = conn.execute(
+        select(q.id)
+        .where(q.payload_sha256 == digest, q.topic == topic)
+        .where(q.event_id.is_not_distinct_from(event_id))
+        .limit(1)
+    ).first()
+    if already is not None:
+        return False
     conn.execute(
         schema.quarantine.insert().values(
             received_at=received_at,
-            topic=topic[:256],
+            topic=topic,
             terminal_id=terminal_id[:64] if terminal_id else None,
             event_id=event_id,
             reason=reason,
             detail=detail[:2000],
-            payload=payload,
+            payload=payload[:QUARANTINE_KEEP_BYTES],
+            payload_length=len(payload),
+            payload_sha256=digest,
         )
     )
+    return True

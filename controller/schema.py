@@ -208,5 +208,10 @@ quarantine = Table(
     Column("event_id", String(36)),
     Column("reason", String(64), nullable=False),
     Column("detail", Text, nullable=False),
+    # At most QUARANTINE_KEEP_BYTES of the payload (controller.quarantine), with the whole
+    # payload's length and SHA-256: evidence of what came, without a 20 MiB row per visit.
     Column("payload", LargeBinary, nullable=False),
+    Column("payload_length", BigInteger),
+    Column("payload_sha256", String(64)),
+    Index("ix_quarantine_sha256", "payload_sha256"),
 )
