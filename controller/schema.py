@@ -215,3 +215,14 @@ quarantine = Table(
     Column("payload_sha256", String(64)),
     Index("ix_quarantine_sha256", "payload_sha256"),
 )
+
+# One running controller per identity (its broker client id): controller.lease.
+controller_leases = Table(
+    "controller_leases",
+    metadata,
+    Column("identity", String(256), primary_key=True),
+    Column("holder", String(200), nullable=False),  # host:pid:random
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("renewed_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
