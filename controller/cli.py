@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     again = sub.add_parser("requeue", help="send rejected or cancelled presences again")
     again.add_argument("--state", required=True, choices=("rejected", "cancelled"))
     again.add_argument("--date", default="today", help="today (default), tomorrow or YYYY-MM-DD")
+    purge = sub.add_parser("purge", help="take personal data older than [retention] days out")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would go")
     terminals = sub.add_parser("terminals", help="known terminals and their status")
     terminals.add_argument("--format", choices=FORMATS, default="table")
     for listing_parser in (listing, onsite, anomalies):  # --reveal after the command too
@@ -207,6 +209,19 @@ def _requeue(args: argparse.Namespace, config: ControllerConfig, store: Store) -
     return EXIT_OK
 
 
+def _purge(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
+    from controller.retention import purge
+
+    done = purge(store, config.retention.days, dry_run=args.dry_run)
+    print(
+        f"before {done.cutoff} ({config.retention.days} days): {done.checkins} check-ins, "
+        f"{done.presences} presences, {done.roster} roster rows, {done.quarantine} "
+        f"quarantined messages, {done.links} identity links "
+        + ("would be purged (dry run)" if args.dry_run else "purged")
+    )
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]] = {
     "run": _run,
     "roster": _roster,
@@ -218,6 +233,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]
     "preregister": _preregister,
     "requeue": _requeue,
     "quarantine": _quarantine,
+    "purge": _purge,
 }
 
 

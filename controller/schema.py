@@ -130,6 +130,9 @@ presences = Table(
     Column("polled_at", UtcDateTime),
     # JSON list of earlier receipts this presence replaced (cancel or rejection + requeue)
     Column("previous_receipts", Text),
+    # Set when the retention period purged the person's number (controller.retention):
+    # person_id then holds a placeholder, this the masked number.
+    Column("person_masked", String(24)),
     UniqueConstraint("person_kind", "person_id", "workplace_id", "date", name="uq_presence"),
     Index("ix_presences_state_date", "state", "date"),
     Index("ix_presences_receipt", "receipt_id"),
@@ -156,6 +159,7 @@ events = Table(
     Column("reason", String(64), nullable=False),
     Column("presence_id", ForeignKey("presences.id")),
     Column("payload", LargeBinary, nullable=False),
+    Column("person_masked", String(24)),  # set by the retention purge, as on presences
     Index("ix_events_person_dated", "person_kind", "person_id", "dated_at"),
 )
 

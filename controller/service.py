@@ -10,6 +10,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from controller import lease as lease_module
+from controller import retention
 from controller.config import ControllerConfig
 from controller.errors import StoreError
 from controller.ingest import Ingest
@@ -56,6 +57,7 @@ class Controller:
         self.with_relay = with_relay
         self.lease = Lease(store, config.broker.client_id, self.clock)
         self._upkeep_thread = threading.Thread(target=self._upkeep, name="upkeep", daemon=True)
+        self._purging = threading.Thread(target=self._purge, name="purge", daemon=True)
 
     def start(self) -> None:
         """Take this identity's lease (``LeaseHeld`` when another controller runs with our
@@ -87,11 +89,15 @@ class Controller:
         self.relay.close()
         if self._upkeep_thread.is_alive():
             self._upkeep_thread.join(timeout=30)
+        if self._purging.is_alive():
+            self._purging.join(timeout=30)
         self.lease.release()
 
     def _upkeep(self) -> None:
-        """Renew the lease every ``lease.RENEW_S``. A lost lease ends this thread, which
-        makes the controller unhealthy: ``run`` exits and the other holder carries on."""
+        """Renew the lease every ``lease.RENEW_S``, and purge what the retention period no
+        longer covers once a day. A lost lease ends this thread, which makes the controller
+        unhealthy: ``run`` exits and the other holder carries on."""
+        next_purge = time.monotonic()
         while not self.stopping.wait(lease_module.RENEW_S):
             try:
                 self.lease.renew()
@@ -100,8 +106,24 @@ class Controller:
                 return
             except StoreError as exc:  # the database is away: ingest waits for it too
                 log.warning("lease renewal failed (%s); trying again", exc)
+                continue
             except Exception:
                 log.exception("lease renewal failed; trying again")
+                continue
+            if time.monotonic() >= next_purge and not self._purging.is_alive():
+                # in a thread of its own: a long first purge must not hold up the renewals
+                self._purging = threading.Thread(target=self._purge, name="purge", daemon=True)
+                self._purging.start()
+                next_purge = time.monotonic() + retention.PURGE_EVERY_S
+
+    def _purge(self) -> None:
+        """The daily retention purge (a failure waits for the next day's, or a restart)."""
+        try:
+            retention.purge(self.store, self.config.retention.days)
+        except StoreError as exc:
+            log.warning("retention purge failed (%s); next try tomorrow", exc)
+        except Exception:
+            log.exception("retention purge failed; next try tomorrow")
 
 
 def run(config: ControllerConfig, store: Store, notifier: Notifier | None = None) -> int:

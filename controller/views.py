@@ -93,7 +93,7 @@ def presences(
     return [
         {
             "date": row.date.isoformat(),
-            "person": show_person(row.person_kind, row.person_id, reveal),
+            "person": row.person_masked or show_person(row.person_kind, row.person_id, reveal),
             "employer": show_company(row.company_id),
             "state": row.state,
             "receipt": row.receipt_id or "",
