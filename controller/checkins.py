@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, or_, select
 
-from controller import schema
+from controller import sameperson, schema
 from controller.store import Store
 from presence.clock import brussels_date
 from presence.events import MAX_EVENT_BYTES, CheckIn
@@ -204,19 +204,16 @@ def record_many(
         key = (kind, person_id, str(arrival.checkin.workplace_id), brussels_date(dating.at))
         fresh.append((index, arrival, dating, key))
     presences = _presences(conn, [f[3] for f in fresh])
-    wanted = {
-        key: arrival
-        for _i, arrival, _d, key in fresh
-        if key not in presences and _makes_presence(arrival.checkin)
-    }
+    joins, wanted = _plan(conn, fresh, presences)
     if wanted:
         _create_presences(store, conn, wanted)
-        presences = _presences(conn, [f[3] for f in fresh])
+        presences = _presences(conn, [*(f[3] for f in fresh), *joins.values()])
+        _hold_possible_duplicates(conn, wanted, presences)
     stamp = store.db_datetime
     rows = []
     for _index, arrival, dating, key in fresh:
         checkin = arrival.checkin
-        found = presences.get(key)
+        found = presences.get(joins.get(key, key))
         rows.append(
             (
                 str(checkin.event_id),
@@ -251,9 +248,47 @@ def record_many(
                 )
             outcomes.append(Outcome("duplicate", state))
         else:
-            found = presences.get(item[3])
+            found = presences.get(joins.get(item[3], item[3]))
             outcomes.append(Outcome("stored", found[1] if found else None))
     return outcomes
+
+
+def _plan(
+    conn: Connection,
+    fresh: list[tuple[int, Arrival, Dating, PresenceKey]],
+    presences: dict[PresenceKey, tuple[int, str]],
+) -> tuple[dict[PresenceKey, PresenceKey], dict[PresenceKey, Arrival]]:
+    """Which check-ins without a presence of their own join the presence of their person's
+    other number (a link: ``controller.sameperson``), and which presences to create (key ->
+    first arrival). ``presences`` gains the presences of the linked numbers."""
+    missing = [key for key in dict.fromkeys(f[3] for f in fresh) if key not in presences]
+    links = sameperson.aliases(conn, missing) if missing else {}
+    if links:
+        presences.update(_presences(conn, [a for found in links.values() for a in found]))
+    joins: dict[PresenceKey, PresenceKey] = {}
+    wanted: dict[PresenceKey, Arrival] = {}
+    for _index, arrival, _dating, key in fresh:
+        if key in presences or key in joins or key in wanted:
+            continue
+        target = next((a for a in links.get(key, ()) if a in presences or a in wanted), None)
+        if target is not None:
+            joins[key] = target
+        elif _makes_presence(arrival.checkin):
+            wanted[key] = arrival
+    return joins, wanted
+
+
+def _hold_possible_duplicates(
+    conn: Connection,
+    created: dict[PresenceKey, Arrival],
+    presences: dict[PresenceKey, tuple[int, str]],
+) -> None:
+    """New presences that may be a person already present under their other number are
+    held for the site manager instead of being sent (``controller.sameperson``)."""
+    ids = {key: presences[key][0] for key in created if key in presences}
+    for key, (candidate_id, candidate) in sameperson.candidates(conn, ids).items():
+        sameperson.hold(conn, ids[key], candidate_id, candidate, created[key].received_at)
+        presences[key] = (ids[key], schema.POSSIBLE_SAME)
 
 
 def _makes_presence(checkin: CheckIn) -> bool:

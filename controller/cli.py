@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     again = sub.add_parser("requeue", help="send rejected or cancelled presences again")
     again.add_argument("--state", required=True, choices=("rejected", "cancelled"))
     again.add_argument("--date", default="today", help="today (default), tomorrow or YYYY-MM-DD")
+    same = sub.add_parser(
+        "same-person", help="decide whether a possible_same presence is the same person"
+    )
+    same.add_argument("presence", type=int, help="the presence id (see anomalies)")
+    answer = same.add_mutually_exclusive_group(required=True)
+    answer.add_argument("--same", dest="same", action="store_true", default=None)
+    answer.add_argument("--different", dest="same", action="store_false")
     purge = sub.add_parser("purge", help="take personal data older than [retention] days out")
     purge.add_argument("--dry-run", action="store_true", help="only count what would go")
     terminals = sub.add_parser("terminals", help="known terminals and their status")
@@ -131,7 +138,7 @@ def _onsite(args: argparse.Namespace, config: ControllerConfig, store: Store) ->
 
 def _anomalies(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
     rows = views.anomalies(store, reveal=args.reveal)
-    print(render(rows, views.PRESENCE_COLUMNS, args.format))
+    print(render(rows, views.ANOMALY_COLUMNS, args.format))
     return EXIT_OK
 
 
@@ -209,6 +216,19 @@ def _requeue(args: argparse.Namespace, config: ControllerConfig, store: Store) -
     return EXIT_OK
 
 
+def _same_person(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
+    from controller.manage import resolve_same_person
+
+    done = resolve_same_person(store, args.presence, args.same)
+    if done.merged:
+        print(f"presence {done.presence_id} merged into presence {done.other_id} "
+              f"({done.state}): one person, one registration")  # fmt: skip
+    else:
+        print(f"presence {done.presence_id} released ({done.state}): "
+              f"not the person of presence {done.other_id}")  # fmt: skip
+    return EXIT_OK
+
+
 def _purge(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
     from controller.retention import purge
 
@@ -234,6 +254,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]
     "requeue": _requeue,
     "quarantine": _quarantine,
     "purge": _purge,
+    "same-person": _same_person,
 }
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from controller import schema
+from controller import sameperson, schema
 from controller.config import ControllerConfig, resolve
 from controller.errors import ConfigError, ControllerError
 from controller.store import Store
@@ -404,6 +404,7 @@ class Relay:
                 last_error=None,
             )
         )
+        sameperson.learn_from_registry(conn, presence_id, result.inss, result.limosa_id, now)
 
     def _finish_batch(self, conn: Connection, batch_id: int, state: str, error: str | None) -> None:
         conn.execute(
@@ -574,6 +575,10 @@ class Relay:
                 .where(p.id == presence_id, p.state == schema.REGISTERED)
                 .values(**values)
             )
+            if result is not None:
+                sameperson.learn_from_registry(
+                    conn, presence_id, result.inss, result.limosa_id, self.clock.now()
+                )
 
 
 def _state_for(status: str, default: str) -> str:

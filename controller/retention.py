@@ -9,7 +9,8 @@ period in which an inspection can still ask for it, and no longer (data minimisa
 - presences: the number goes (a placeholder keeps the row unique), its masked form stays,
   with the date, employer, state, receipt and every NSSO answer;
 - roster rows whose validity ended before the cutoff are deleted (name, number, employer);
-- the quarantine keeps no payload, only its length and SHA-256.
+- the quarantine keeps no payload, only its length and SHA-256;
+- links between a national number and a Limosa id recorded before the cutoff are deleted.
 
 Counts stay right, since no check-in or presence row is deleted. The purge works in small
 transactions (SQLite holds one write lock) and is idempotent: purged rows are not matched
@@ -80,6 +81,11 @@ def purge(store: Store, days: int, *, dry_run: bool = False) -> PurgeReport:
     report.roster = _chunks(
         store, schema.roster, r.valid_to < cutoff, (r.id,), _delete(schema.roster), dry_run
     )
+    pl = schema.person_links.c
+    report.links = _chunks(
+        store, schema.person_links, pl.recorded_at < start, (pl.id,),
+        _delete(schema.person_links), dry_run,
+    )  # fmt: skip
     report.quarantine = _chunks(
         store, schema.quarantine, (q.received_at < start) & (func.length(q.payload) > 0),
         (q.id, q.payload, q.payload_length, q.payload_sha256), _purge_quarantine, dry_run,

@@ -38,6 +38,10 @@ FAILED_REMARKS = "failed_remarks"
 REJECTED = "rejected"
 MISSED = "missed"
 CANCELLED = "cancelled"
+# Held, never sent: maybe the same person as another presence of the day under their other
+# number (a national number and a Limosa id); the site manager decides (same-person).
+# The name fits the state column's 16 characters.
+POSSIBLE_SAME = "possible_same"
 STATES = (
     PENDING,
     NEEDS_EMPLOYER,
@@ -48,8 +52,9 @@ STATES = (
     REJECTED,
     MISSED,
     CANCELLED,
+    POSSIBLE_SAME,
 )
-ANOMALY_STATES = (NEEDS_EMPLOYER, REJECTED, FAILED_REMARKS, MISSED)
+ANOMALY_STATES = (NEEDS_EMPLOYER, REJECTED, FAILED_REMARKS, MISSED, POSSIBLE_SAME)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -133,6 +138,8 @@ presences = Table(
     # Set when the retention period purged the person's number (controller.retention):
     # person_id then holds a placeholder, this the masked number.
     Column("person_masked", String(24)),
+    # A ``possible_same`` presence: the presence of the day it may duplicate.
+    Column("same_as_id", ForeignKey("presences.id")),
     UniqueConstraint("person_kind", "person_id", "workplace_id", "date", name="uq_presence"),
     Index("ix_presences_state_date", "state", "date"),
     Index("ix_presences_receipt", "receipt_id"),
@@ -229,4 +236,18 @@ controller_leases = Table(
     Column("acquired_at", UtcDateTime, nullable=False),
     Column("renewed_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# A national number and a Limosa id that are (same=true) or are not (same=false) one person,
+# as NSSO's answer or the site manager said; the roster's own links are roster.limosa_id.
+person_links = Table(
+    "person_links",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("inss", String(11), nullable=False),
+    Column("limosa_id", String(20), nullable=False),
+    Column("same", Boolean, nullable=False),
+    Column("source", String(16), nullable=False),  # nsso | site_manager
+    Column("recorded_at", UtcDateTime, nullable=False),
+    UniqueConstraint("inss", "limosa_id", name="uq_person_link"),
 )

@@ -178,3 +178,13 @@ def test_the_running_controller_purges_by_itself(
     finally:
         controller.stop()
         store.close()
+
+
+def test_identity_links_recorded_before_the_cutoff_are_deleted(dated_store: Store) -> None:
+    with dated_store.transaction() as conn:
+        for n, at in ((1, OLD), (2, RECENT)):
+            conn.execute(schema.person_links.insert().values(
+                inss=inss(n).digits, limosa_id=limosa(n).digits, same=True, source="nsso",
+                recorded_at=at))  # fmt: skip
+    assert retention.purge(dated_store, DAYS).links == 1
+    assert [r.inss for r in _rows(dated_store, schema.person_links)] == [inss(2).digits]
