@@ -6,6 +6,7 @@ caller runs ``record`` inside the transaction it commits before acknowledging th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, or_, select
 
-from controller import schema
+from controller import sameperson, schema
 from controller.store import Store
 from presence.clock import brussels_date
-from presence.events import CheckIn
+from presence.events import MAX_EVENT_BYTES, CheckIn
 from presence.ids import Inss, PersonId
 
 log = logging.getLogger(__name__)
@@ -203,19 +204,16 @@ def record_many(
         key = (kind, person_id, str(arrival.checkin.workplace_id), brussels_date(dating.at))
         fresh.append((index, arrival, dating, key))
     presences = _presences(conn, [f[3] for f in fresh])
-    wanted = {
-        key: arrival
-        for _i, arrival, _d, key in fresh
-        if key not in presences and _makes_presence(arrival.checkin)
-    }
+    joins, wanted = _plan(conn, fresh, presences)
     if wanted:
         _create_presences(store, conn, wanted)
-        presences = _presences(conn, [f[3] for f in fresh])
+        presences = _presences(conn, [*(f[3] for f in fresh), *joins.values()])
+        _hold_possible_duplicates(conn, wanted, presences)
     stamp = store.db_datetime
     rows = []
     for _index, arrival, dating, key in fresh:
         checkin = arrival.checkin
-        found = presences.get(key)
+        found = presences.get(joins.get(key, key))
         rows.append(
             (
                 str(checkin.event_id),
@@ -250,9 +248,47 @@ def record_many(
                 )
             outcomes.append(Outcome("duplicate", state))
         else:
-            found = presences.get(item[3])
+            found = presences.get(joins.get(item[3], item[3]))
             outcomes.append(Outcome("stored", found[1] if found else None))
     return outcomes
+
+
+def _plan(
+    conn: Connection,
+    fresh: list[tuple[int, Arrival, Dating, PresenceKey]],
+    presences: dict[PresenceKey, tuple[int, str]],
+) -> tuple[dict[PresenceKey, PresenceKey], dict[PresenceKey, Arrival]]:
+    """Which check-ins without a presence of their own join the presence of their person's
+    other number (a link: ``controller.sameperson``), and which presences to create (key ->
+    first arrival). ``presences`` gains the presences of the linked numbers."""
+    missing = [key for key in dict.fromkeys(f[3] for f in fresh) if key not in presences]
+    links = sameperson.aliases(conn, missing) if missing else {}
+    if links:
+        presences.update(_presences(conn, [a for found in links.values() for a in found]))
+    joins: dict[PresenceKey, PresenceKey] = {}
+    wanted: dict[PresenceKey, Arrival] = {}
+    for _index, arrival, _dating, key in fresh:
+        if key in presences or key in joins or key in wanted:
+            continue
+        target = next((a for a in links.get(key, ()) if a in presences or a in wanted), None)
+        if target is not None:
+            joins[key] = target
+        elif _makes_presence(arrival.checkin):
+            wanted[key] = arrival
+    return joins, wanted
+
+
+def _hold_possible_duplicates(
+    conn: Connection,
+    created: dict[PresenceKey, Arrival],
+    presences: dict[PresenceKey, tuple[int, str]],
+) -> None:
+    """New presences that may be a person already present under their other number are
+    held for the site manager instead of being sent (``controller.sameperson``)."""
+    ids = {key: presences[key][0] for key in created if key in presences}
+    for key, (candidate_id, candidate) in sameperson.candidates(conn, ids).items():
+        sameperson.hold(conn, ids[key], candidate_id, candidate, created[key].received_at)
+        presences[key] = (ids[key], schema.POSSIBLE_SAME)
 
 
 def _makes_presence(checkin: CheckIn) -> bool:
@@ -322,6 +358,11 @@ def _valid(entry: Any, day: date) -> bool:
     )
 
 
+# What the quarantine keeps of a payload: any valid check-in whole (so that ``quarantine
+# --replay`` can store it), never more; the length and SHA-256 stand for the rest.
+QUARANTINE_KEEP_BYTES = MAX_EVENT_BYTES
+
+
 def quarantine(
     conn: Connection,
     *,
@@ -332,15 +373,32 @@ def quarantine(
     detail: str,
     payload: bytes,
     received_at: datetime,
-) -> None:
+) -> bool:
+    """Keep a refused message as evidence; False when the same message (topic, payload
+    hash and event id) is already kept: a terminal that resends, or a broker that delivers
+    again after a reconnect, must not grow the quarantine."""
+    digest = hashlib.sha256(payload).hexdigest()
+    q = schema.quarantine.c
+    topic = topic[:256]
+    already = conn.execute(
+        select(q.id)
+        .where(q.payload_sha256 == digest, q.topic == topic)
+        .where(q.event_id.is_not_distinct_from(event_id))
+        .limit(1)
+    ).first()
+    if already is not None:
+        return False
     conn.execute(
         schema.quarantine.insert().values(
             received_at=received_at,
-            topic=topic[:256],
+            topic=topic,
             terminal_id=terminal_id[:64] if terminal_id else None,
             event_id=event_id,
             reason=reason,
             detail=detail[:2000],
-            payload=payload,
+            payload=payload[:QUARANTINE_KEEP_BYTES],
+            payload_length=len(payload),
+            payload_sha256=digest,
         )
     )
+    return True

@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     again = sub.add_parser("requeue", help="send rejected or cancelled presences again")
     again.add_argument("--state", required=True, choices=("rejected", "cancelled"))
     again.add_argument("--date", default="today", help="today (default), tomorrow or YYYY-MM-DD")
+    same = sub.add_parser(
+        "same-person", help="decide whether a possible_same presence is the same person"
+    )
+    same.add_argument("presence", type=int, help="the presence id (see anomalies)")
+    answer = same.add_mutually_exclusive_group(required=True)
+    answer.add_argument("--same", dest="same", action="store_true", default=None)
+    answer.add_argument("--different", dest="same", action="store_false")
+    purge = sub.add_parser("purge", help="take personal data older than [retention] days out")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would go")
     terminals = sub.add_parser("terminals", help="known terminals and their status")
     terminals.add_argument("--format", choices=FORMATS, default="table")
     for listing_parser in (listing, onsite, anomalies):  # --reveal after the command too
@@ -131,7 +140,7 @@ def _onsite(args: argparse.Namespace, config: ControllerConfig, store: Store) ->
 
 def _anomalies(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
     rows = views.anomalies(store, reveal=args.reveal)
-    print(render(rows, views.PRESENCE_COLUMNS, args.format))
+    print(render(rows, views.ANOMALY_COLUMNS, args.format))
     return EXIT_OK
 
 
@@ -209,6 +218,32 @@ def _requeue(args: argparse.Namespace, config: ControllerConfig, store: Store) -
     return EXIT_OK
 
 
+def _same_person(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
+    from controller.manage import resolve_same_person
+
+    done = resolve_same_person(store, args.presence, args.same)
+    if done.merged:
+        print(f"presence {done.presence_id} merged into presence {done.other_id} "
+              f"({done.state}): one person, one registration")  # fmt: skip
+    else:
+        print(f"presence {done.presence_id} released ({done.state}): "
+              f"not the person of presence {done.other_id}")  # fmt: skip
+    return EXIT_OK
+
+
+def _purge(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
+    from controller.retention import purge
+
+    done = purge(store, config.retention.days, dry_run=args.dry_run)
+    print(
+        f"before {done.cutoff} ({config.retention.days} days): {done.checkins} check-ins, "
+        f"{done.presences} presences, {done.roster} roster rows, {done.quarantine} "
+        f"quarantined messages, {done.links} identity links "
+        + ("would be purged (dry run)" if args.dry_run else "purged")
+    )
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]] = {
     "run": _run,
     "roster": _roster,
@@ -220,6 +255,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]
     "preregister": _preregister,
     "requeue": _requeue,
     "quarantine": _quarantine,
+    "purge": _purge,
+    "same-person": _same_person,
 }
 
 

@@ -74,6 +74,17 @@ class PolicySection:
     cooldown_s: int = 60
 
 
+# Five years: how long an inspection can still act on a day's registrations (the Social
+# Penal Code's limitation period; docs/controller.md "Retention" gives the reasoning).
+DEFAULT_RETENTION_DAYS = 1826
+RETENTION_MIN_DAYS = 31  # a missed presence is registered by hand: its number must be there
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSection:
+    days: int = DEFAULT_RETENTION_DAYS
+
+
 @dataclass(frozen=True, slots=True)
 class ControllerConfig:
     path: Path
@@ -83,6 +94,7 @@ class ControllerConfig:
     registry: RegistrySection
     timing: TimingSection
     policy: PolicySection
+    retention: RetentionSection = RetentionSection()
     config_version: int = CONFIG_VERSION
 
     @property
@@ -101,6 +113,7 @@ _SECTIONS: dict[str, type] = {
     "registry": RegistrySection,
     "timing": TimingSection,
     "policy": PolicySection,
+    "retention": RetentionSection,
 }
 _POSITIVE = {
     ("broker", "port"),
@@ -215,6 +228,8 @@ def _check(where: str, config: ControllerConfig) -> None:
         raise fail("policy", "unknown_person", f"must be one of {UNKNOWN_PERSON_POLICIES}")
     if config.policy.cooldown_s < 0:
         raise fail("policy", "cooldown_s", "must not be negative")
+    if config.retention.days < RETENTION_MIN_DAYS:
+        raise fail("retention", "days", f"must be at least {RETENTION_MIN_DAYS}")
 
 
 def resolve(config: ControllerConfig, name: str) -> str:

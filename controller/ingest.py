@@ -28,7 +28,7 @@ from datetime import datetime
 import paho.mqtt.client as mqtt
 from sqlalchemy import Connection, text
 
-from controller import checkins, schema, siteconfig
+from controller import checkins, quarantine, schema, siteconfig
 from controller.checkins import Arrival
 from controller.config import ControllerConfig
 from controller.errors import StoreError
@@ -79,6 +79,7 @@ class Handled:
     ack_terminal: str | None = None
     ack: Ack | None = None
     committed: bool = True
+    clear_retained: bool = False  # after the commit, clear the broker's retained copy
 
 
 @dataclass(slots=True)
@@ -125,11 +126,13 @@ class Ingest:
         defer_writes(self._client)  # PUBACKs and acks of a group leave together (flush)
         self._writer = threading.Thread(target=self._run, name="ingest", daemon=True)
         self._next_housekeeping = 0.0
+        self._held: set[str] = set()  # event ids quarantined until a resend passes
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         self.terminals.reload_if_changed()
+        self._held = quarantine.held_event_ids(self.store)
         self._writer.start()
 
     def stop(self) -> None:
@@ -342,6 +345,11 @@ class Ingest:
         outcomes = iter(
             checkins.record_many(self.store, conn, arrivals, self.config.timing.clock_skew_max_s)
         )
+        settled = [str(a.checkin.event_id) for a in arrivals
+                   if str(a.checkin.event_id) in self._held]  # fmt: skip
+        if settled:
+            quarantine.settle(conn, settled)
+            self._held.difference_update(settled)
         handled: list[Handled] = []
         for message, result in zip(group, results, strict=True):
             if isinstance(result, Handled):
@@ -365,6 +373,8 @@ class Ingest:
             if not item.committed or item.message.generation != self._generation:
                 continue  # the broker redelivers it on the new connection
             self._client.ack(item.message.mid, item.message.qos)
+            if item.clear_retained:  # an empty retained message clears the broker's copy
+                self._client.publish(item.message.topic, b"", qos=1, retain=True)
             if item.ack is not None and item.ack_terminal is not None:
                 presence_made = presence_made or item.ack.presence_state == schema.PENDING
                 batches.setdefault(item.ack_terminal, []).append(item.ack)
@@ -392,6 +402,15 @@ class Ingest:
         return self._checkin(conn, message, topic.terminal)
 
     def _checkin(self, conn: Connection, message: Incoming, terminal: str) -> Handled | Arrival:
+        if not message.payload:
+            return Handled(message)  # a cleared retained message (ours): nothing in it
+        if message.retained:
+            # A terminal never retains a check-in: this copy would come again at every
+            # reconnect. Kept once as evidence, cleared from the broker, never stored.
+            event_id = _best_effort_event_id(message.payload)
+            detail = "a retained check-in (terminals never retain them): cleared from the broker"
+            self._refuse(conn, message, terminal, event_id, "retained", detail)
+            return Handled(message, clear_retained=True)
         try:
             checkin = decode(message.payload)
         except BadEvent as exc:
@@ -420,7 +439,7 @@ class Ingest:
         reason: str,
         detail: str,
     ) -> Handled:
-        checkins.quarantine(
+        kept = checkins.quarantine(
             conn,
             topic=message.topic,
             terminal_id=terminal,
@@ -431,8 +450,20 @@ class Ingest:
             received_at=message.received_at,
         )
         self.counters.refused += 1
-        log.warning("quarantined a message on %s: %s (%s)", message.topic, reason, detail[:200])
+        log.log(
+            logging.WARNING if kept else logging.DEBUG,
+            "quarantined a message on %s: %s (%s)%s",
+            message.topic,
+            reason,
+            detail[:200],
+            "" if kept else ", already kept",
+        )
         if event_id is None or terminal is None:
+            return Handled(message)
+        if reason in quarantine.REPLAYABLE:
+            # The controller's own state refused it, not the message: no final ack, so the
+            # terminal keeps its copy and sends it again (terminal/link.py deletes on any ack).
+            self._held.add(str(event_id))
             return Handled(message)
         return Handled(message, terminal, Ack(event_id, "refused", None, reason))
 

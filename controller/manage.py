@@ -1,4 +1,5 @@
-"""Site-manager actions that change things: cancel a registration, pre-register a crew."""
+"""Site-manager actions that change things: cancel a registration, pre-register a crew,
+decide whether two presences are one person."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import Connection, or_, select
 
-from controller import schema
+from controller import sameperson, schema
 from controller.checkins import new_client_ref
 from controller.errors import ControllerError
 from controller.roster import RosterRow
@@ -158,6 +159,9 @@ def preregister(
             if row.person_kind == "inss" and not row.company_id:
                 skipped.append(f"{row.person_id[:6]}...: no employer")
                 continue
+            if _present_by_other_number(conn, (row.person_kind, row.person_id, workplace, day)):
+                existing += 1  # one person, two numbers: one registration
+                continue
             inserted = conn.execute(
                 store.insert_ignore(schema.presences)
                 .values(
@@ -180,3 +184,79 @@ def preregister(
             else:
                 existing += 1
     return Preregistered(created, existing, skipped)
+
+
+def _present_by_other_number(conn: Connection, key: sameperson.Key) -> bool:
+    """Whether the person of ``key`` already has a presence that day under their other
+    number (roster, NSSO or site-manager link)."""
+    p = schema.presences.c
+    for kind, person, workplace, day in sameperson.aliases(conn, [key]).get(key, []):
+        found = conn.execute(
+            select(p.id).where(
+                p.person_kind == kind,
+                p.person_id == person,
+                p.workplace_id == workplace,
+                p.date == day,
+            )
+        ).first()
+        if found is not None:
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class SamePersonDecision:
+    presence_id: int
+    other_id: int
+    merged: bool  # True: folded into other_id; False: released under its own number
+    state: str  # the state of the presence that remains for this person
+
+
+def resolve_same_person(store: Store, presence_id: int, same: bool) -> SamePersonDecision:
+    """The site manager's answer for a ``possible_same`` presence. Same person: it is folded
+    into the other presence (its check-ins kept as evidence, pointing there) and the two
+    numbers are linked, so later check-ins join at once. Different people: it is released
+    to be sent under its own number, and the pair is never held again."""
+    p = schema.presences.c
+    now = store.clock.now()
+    with store.transaction() as conn:
+        row = conn.execute(
+            select(p.id, p.state, p.person_kind, p.person_id, p.company_id, p.same_as_id)
+            .where(p.id == presence_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise ControllerError("not_found", f"no presence {presence_id}")
+        if row.state != schema.POSSIBLE_SAME or row.same_as_id is None:
+            raise ControllerError(
+                "not_held", f"presence {presence_id} is {row.state}, not possible_same"
+            )
+        other = conn.execute(
+            select(p.id, p.state, p.person_kind, p.person_id).where(p.id == row.same_as_id)
+        ).one()
+        pair = {row.person_kind: row.person_id, other.person_kind: other.person_id}
+        if set(pair) == {"inss", "limosa"}:
+            sameperson.record_link(conn, pair["inss"], pair["limosa"], same=same,
+                                   source="site_manager", now=now)  # fmt: skip
+        if same:
+            sameperson.merge(conn, presence_id, int(other.id))
+            decision = SamePersonDecision(presence_id, int(other.id), True, other.state)
+        else:
+            state = (
+                schema.NEEDS_EMPLOYER
+                if row.person_kind == "inss" and row.company_id is None
+                else schema.PENDING
+            )
+            conn.execute(
+                schema.presences.update()
+                .where(p.id == presence_id, p.state == schema.POSSIBLE_SAME)
+                .values(state=state, same_as_id=None, last_error=None, updated_at=now)
+            )
+            decision = SamePersonDecision(presence_id, int(other.id), False, state)
+    log.info(
+        "presence %s and presence %s: %s (site manager)",
+        presence_id,
+        decision.other_id,
+        "one person, merged" if same else "two people, released",
+    )
+    return decision

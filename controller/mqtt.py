@@ -19,6 +19,10 @@ KEEPALIVE_S = 30
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 RECEIVE_MAXIMUM = 1000
+# The largest packet the broker may send us (MQTT v5 Maximum Packet Size): a check-in is at
+# most 8 KiB (presence.events.MAX_EVENT_BYTES); a larger message is dropped by the broker
+# instead of being read, quarantined, and read again at every reconnect.
+MAX_PACKET_BYTES = 64 * 1024
 
 
 def make_client(config: ControllerConfig, client_id: str | None = None) -> mqtt.Client:
@@ -48,6 +52,7 @@ def connect_properties(config: ControllerConfig) -> Properties:
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = config.broker.session_expiry_s
     props.ReceiveMaximum = RECEIVE_MAXIMUM
+    props.MaximumPacketSize = MAX_PACKET_BYTES
     return props
 
 

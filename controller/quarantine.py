@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from controller import checkins, schema
 from controller.config import ControllerConfig
@@ -18,6 +18,8 @@ from presence.events import BadEvent, decode
 log = logging.getLogger(__name__)
 
 # Refusals that say something about the controller, not the message: a replay may succeed.
+# They get no end-to-end ack: the terminal keeps its copy and sends it again (its resend
+# timer, or its next reconnect), and the quarantine keeps one row per message meanwhile.
 REPLAYABLE = ("unknown_terminal", "unstorable")
 
 
@@ -45,7 +47,8 @@ def replay(store: Store, config: ControllerConfig) -> Replayed:
                 still += 1
                 continue
             if (
-                terminals.check(event.terminal_id) is not None
+                row.payload_length not in (None, len(row.payload))  # kept cut: not whole
+                or terminals.check(event.terminal_id) is not None
                 or row.terminal_id != event.terminal_id
                 or str(event.workplace_id) != config.site.workplace_id
             ):
@@ -57,3 +60,24 @@ def replay(store: Store, config: ControllerConfig) -> Replayed:
             stored += 1
     log.info("quarantine replay: %d stored, %d still refused", stored, still)
     return Replayed(stored, still)
+
+
+def held_event_ids(store: Store) -> set[str]:
+    """Event ids waiting in the quarantine for a resend to pass (replayable refusals)."""
+    q = schema.quarantine.c
+    with store.transaction() as conn:
+        rows = conn.execute(
+            select(q.event_id).where(q.reason.in_(REPLAYABLE), q.event_id.is_not(None))
+        ).scalars()
+        return set(rows)
+
+
+def settle(conn: Connection, event_ids: list[str]) -> int:
+    """The check-ins ``event_ids`` are stored now (a resend passed): their replayable
+    quarantine rows are no longer needed as evidence of a refusal that did not stick."""
+    q = schema.quarantine.c
+    return int(
+        conn.execute(
+            schema.quarantine.delete().where(q.event_id.in_(event_ids), q.reason.in_(REPLAYABLE))
+        ).rowcount
+    )

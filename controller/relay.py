@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from controller import schema
+from controller import sameperson, schema
 from controller.config import ControllerConfig, resolve
 from controller.errors import ConfigError, ControllerError
 from controller.store import Store
@@ -173,13 +173,21 @@ class Relay:
         return self._registry
 
     def run_once(self) -> PassReport:
+        """One pass: settle in-doubt batches, send what is pending, poll validations.
+
+        "Today" is read again before every batch, and the presences of a day that has just
+        ended are marked ``missed`` before the claim: a long pass that crosses midnight must
+        not send yesterday's presences (NSSO takes today or tomorrow only, and would reject
+        them instead of leaving them to be registered by hand)."""
         report = PassReport()
-        today = brussels_date(self.clock.now())
         if self.clock.monotonic() >= self._retry_at:
             try:
                 self._resolve_in_doubt(report)
-                while self._send_one_batch(today, report):
-                    pass
+                while True:
+                    today = brussels_date(self.clock.now())
+                    report.missed += self._mark_missed(today)
+                    if not self._send_one_batch(today, report):
+                        break
                 self._poll(report)
                 self.backoff.succeeded()
             except (RegistryError, RegistryDown) as exc:
@@ -189,7 +197,7 @@ class Relay:
                 log.warning(
                     "registry unavailable (%s: %s); retrying in %.1f s", exc.code, exc, delay
                 )
-        report.missed += self._mark_missed(today)
+        report.missed += self._mark_missed(brussels_date(self.clock.now()))
         return report
 
     # --- missed -------------------------------------------------------------------------------
@@ -396,6 +404,7 @@ class Relay:
                 last_error=None,
             )
         )
+        sameperson.learn_from_registry(conn, presence_id, result.inss, result.limosa_id, now)
 
     def _finish_batch(self, conn: Connection, batch_id: int, state: str, error: str | None) -> None:
         conn.execute(
@@ -566,6 +575,10 @@ class Relay:
                 .where(p.id == presence_id, p.state == schema.REGISTERED)
                 .values(**values)
             )
+            if result is not None:
+                sameperson.learn_from_registry(
+                    conn, presence_id, result.inss, result.limosa_id, self.clock.now()
+                )
 
 
 def _state_for(status: str, default: str) -> str:

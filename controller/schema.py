@@ -38,6 +38,10 @@ FAILED_REMARKS = "failed_remarks"
 REJECTED = "rejected"
 MISSED = "missed"
 CANCELLED = "cancelled"
+# Held, never sent: maybe the same person as another presence of the day under their other
+# number (a national number and a Limosa id); the site manager decides (same-person).
+# The name fits the state column's 16 characters.
+POSSIBLE_SAME = "possible_same"
 STATES = (
     PENDING,
     NEEDS_EMPLOYER,
@@ -48,8 +52,9 @@ STATES = (
     REJECTED,
     MISSED,
     CANCELLED,
+    POSSIBLE_SAME,
 )
-ANOMALY_STATES = (NEEDS_EMPLOYER, REJECTED, FAILED_REMARKS, MISSED)
+ANOMALY_STATES = (NEEDS_EMPLOYER, REJECTED, FAILED_REMARKS, MISSED, POSSIBLE_SAME)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -130,6 +135,11 @@ presences = Table(
     Column("polled_at", UtcDateTime),
     # JSON list of earlier receipts this presence replaced (cancel or rejection + requeue)
     Column("previous_receipts", Text),
+    # Set when the retention period purged the person's number (controller.retention):
+    # person_id then holds a placeholder, this the masked number.
+    Column("person_masked", String(24)),
+    # A ``possible_same`` presence: the presence of the day it may duplicate.
+    Column("same_as_id", ForeignKey("presences.id")),
     UniqueConstraint("person_kind", "person_id", "workplace_id", "date", name="uq_presence"),
     Index("ix_presences_state_date", "state", "date"),
     Index("ix_presences_receipt", "receipt_id"),
@@ -156,6 +166,7 @@ events = Table(
     Column("reason", String(64), nullable=False),
     Column("presence_id", ForeignKey("presences.id")),
     Column("payload", LargeBinary, nullable=False),
+    Column("person_masked", String(24)),  # set by the retention purge, as on presences
     Index("ix_events_person_dated", "person_kind", "person_id", "dated_at"),
 )
 
@@ -208,5 +219,35 @@ quarantine = Table(
     Column("event_id", String(36)),
     Column("reason", String(64), nullable=False),
     Column("detail", Text, nullable=False),
+    # At most QUARANTINE_KEEP_BYTES of the payload (controller.quarantine), with the whole
+    # payload's length and SHA-256: evidence of what came, without a 20 MiB row per visit.
     Column("payload", LargeBinary, nullable=False),
+    Column("payload_length", BigInteger),
+    Column("payload_sha256", String(64)),
+    Index("ix_quarantine_sha256", "payload_sha256"),
+)
+
+# One running controller per identity (its broker client id): controller.lease.
+controller_leases = Table(
+    "controller_leases",
+    metadata,
+    Column("identity", String(256), primary_key=True),
+    Column("holder", String(200), nullable=False),  # host:pid:random
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("renewed_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# A national number and a Limosa id that are (same=true) or are not (same=false) one person,
+# as NSSO's answer or the site manager said; the roster's own links are roster.limosa_id.
+person_links = Table(
+    "person_links",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("inss", String(11), nullable=False),
+    Column("limosa_id", String(20), nullable=False),
+    Column("same", Boolean, nullable=False),
+    Column("source", String(16), nullable=False),  # nsso | site_manager
+    Column("recorded_at", UtcDateTime, nullable=False),
+    UniqueConstraint("inss", "limosa_id", name="uq_person_link"),
 )

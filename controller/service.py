@@ -9,8 +9,12 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from controller import lease as lease_module
+from controller import retention
 from controller.config import ControllerConfig
+from controller.errors import StoreError
 from controller.ingest import Ingest
+from controller.lease import Lease, LeaseLost
 from controller.relay import Registry, Relay
 from controller.sdnotify import Notifier
 from controller.store import Store
@@ -51,15 +55,30 @@ class Controller:
         )
 
         self.with_relay = with_relay
+        self.lease = Lease(store, config.broker.client_id, self.clock)
+        self._upkeep_thread = threading.Thread(target=self._upkeep, name="upkeep", daemon=True)
+        self._purging = threading.Thread(target=self._purge, name="purge", daemon=True)
 
     def start(self) -> None:
-        self.ingest.start()
+        """Take this identity's lease (``LeaseHeld`` when another controller runs with our
+        broker client id), then start; a failed start gives the lease back."""
+        self.lease.acquire()
+        try:
+            self.ingest.start()
+        except BaseException:
+            self.lease.release()
+            raise
+        self._upkeep_thread.start()
         if self.with_relay:
             self._relay_thread.start()
 
     @property
     def healthy(self) -> bool:
-        return self.ingest.alive and (self._relay_thread.is_alive() or not self.with_relay)
+        return (
+            self.ingest.alive
+            and self._upkeep_thread.is_alive()
+            and (self._relay_thread.is_alive() or not self.with_relay)
+        )
 
     def stop(self) -> None:
         self.stopping.set()
@@ -68,6 +87,43 @@ class Controller:
         if self._relay_thread.is_alive():
             self._relay_thread.join(timeout=30)
         self.relay.close()
+        if self._upkeep_thread.is_alive():
+            self._upkeep_thread.join(timeout=30)
+        if self._purging.is_alive():
+            self._purging.join(timeout=30)
+        self.lease.release()
+
+    def _upkeep(self) -> None:
+        """Renew the lease every ``lease.RENEW_S``, and purge what the retention period no
+        longer covers once a day. A lost lease ends this thread, which makes the controller
+        unhealthy: ``run`` exits and the other holder carries on."""
+        next_purge = time.monotonic()
+        while not self.stopping.wait(lease_module.RENEW_S):
+            try:
+                self.lease.renew()
+            except LeaseLost as exc:
+                log.error("%s: stopping", exc)
+                return
+            except StoreError as exc:  # the database is away: ingest waits for it too
+                log.warning("lease renewal failed (%s); trying again", exc)
+                continue
+            except Exception:
+                log.exception("lease renewal failed; trying again")
+                continue
+            if time.monotonic() >= next_purge and not self._purging.is_alive():
+                # in a thread of its own: a long first purge must not hold up the renewals
+                self._purging = threading.Thread(target=self._purge, name="purge", daemon=True)
+                self._purging.start()
+                next_purge = time.monotonic() + retention.PURGE_EVERY_S
+
+    def _purge(self) -> None:
+        """The daily retention purge (a failure waits for the next day's, or a restart)."""
+        try:
+            retention.purge(self.store, self.config.retention.days)
+        except StoreError as exc:
+            log.warning("retention purge failed (%s); next try tomorrow", exc)
+        except Exception:
+            log.exception("retention purge failed; next try tomorrow")
 
 
 def run(config: ControllerConfig, store: Store, notifier: Notifier | None = None) -> int:

@@ -95,25 +95,29 @@ class TerminalRegistry:
         return None
 
     def reload_if_changed(self) -> bool:
-        """Re-read the file when its mtime moved. A broken file keeps the previous list."""
+        """Re-read the file when its mtime moved. A broken or vanished file keeps the
+        previous list; at the first load it is an error (``ConfigError``): without it every
+        check-in would be refused as ``unknown_terminal``."""
         try:
-            mtime = os.stat(self.path).st_mtime
-        except OSError:
+            mtime: float | None = os.stat(self.path).st_mtime
+        except OSError as exc:
+            if not self._loaded:
+                raise ConfigError(
+                    "terminals_missing",
+                    f"{self.path}: terminals file cannot be read ({exc.strerror}); without it "
+                    "every check-in would be refused: write it with sitegate-provision",
+                ) from None
             mtime = None
         if self._loaded and mtime == self._mtime:
             return False
-        if mtime is None:
-            log.warning("terminals file %s is missing: every terminal is unknown", self.path)
-            entries: dict[str, TerminalEntry] = {}
-        else:
-            try:
-                entries = parse_terminals(self.path)
-            except ConfigError as exc:
-                if not self._loaded:
-                    raise
-                log.error("terminals file not reloaded, keeping the previous list: %s", exc)
-                self._mtime = mtime
-                return False
+        try:
+            entries = parse_terminals(self.path)
+        except ConfigError as exc:
+            if not self._loaded:
+                raise
+            log.error("terminals file not reloaded, keeping the previous list: %s", exc)
+            self._mtime = mtime
+            return False
         self._entries, self._mtime, self._loaded = entries, mtime, True
         self._sync(entries)
         log.info(

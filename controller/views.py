@@ -92,8 +92,9 @@ def presences(
         rows = conn.execute(query).all()
     return [
         {
+            "id": row.id,
             "date": row.date.isoformat(),
-            "person": show_person(row.person_kind, row.person_id, reveal),
+            "person": row.person_masked or show_person(row.person_kind, row.person_id, reveal),
             "employer": show_company(row.company_id),
             "state": row.state,
             "receipt": row.receipt_id or "",
@@ -104,6 +105,9 @@ def presences(
         for row in rows
     ]
 
+
+# The anomalies listing names each presence by its id: what same-person takes.
+ANOMALY_COLUMNS = ("id", *PRESENCE_COLUMNS)
 
 # A presence still "sent" this long after it was claimed has an answer nobody could settle
 # (NSSO or its search keeps failing): the site manager must know before the day is over.
