@@ -123,16 +123,3 @@ def site_broker(layout: SiteLayout) -> MosquittoBroker:
     """A broker (not started) run from the site's drop-in, as on its controller."""
     drop_in = (layout.broker_dir / "mosquitto.conf").read_text()
     return MosquittoBroker.provisioned(drop_in, load_record(layout.site_file).broker_port)
-
-
-@pytest.fixture
-def provisioned_broker(broker_site: SiteLayout) -> Iterator[MosquittoBroker]:
-    """The site's broker, running (start it again after a ``stop()`` with ``start()``)."""
-    broker = site_broker(broker_site)
-    try:
-        broker.start()
-    except (OSError, RuntimeError) as exc:
-        broker.close()
-        skip_or_fail(f"cannot start mosquitto: {exc}")
-    yield broker
-    broker.close()
