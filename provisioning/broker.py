@@ -1,17 +1,39 @@
 """mosquitto's configuration for a site: one TLS listener that admits only clients holding a
 certificate of the site CA (not revoked), takes the certificate's common name as the user
-name, and an ACL that confines each terminal to its own topics (``presence.topics``)."""
+name, and mosquitto's dynamic security plugin as the access control (``dynsec``): one role
+per client, so a revoked terminal can be removed from the running broker."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from presence.topics import ROOT
+from presence.messages import MAX_MESSAGE_BYTES
 
 CONTROLLER_USER = "sitegate-controller"
+ADMIN_USER = "sitegate-admin"  # sitegate-provision, commanding the running broker
 DEFAULT_PORT = 8883
 INSTALLED_DIR = Path("/etc/sitegate/broker")
+# Found by the dynamic loader in the system's library directories (on Debian the multiarch
+# one, /usr/lib/<arch>/), so the drop-in is the same on amd64 and on a Raspberry Pi.
+DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
+
+# The largest packet mosquitto accepts: the largest message our readers accept (the retained
+# site config, presence.messages.MAX_MESSAGE_BYTES; a 10,000-person allowlist is 654 KiB)
+# plus room for the topic and properties. A check-in is at most MAX_EVENT_BYTES (8 KiB).
+# Below it the controller's own config publish would get it disconnected again and again.
+PACKET_OVERHEAD = 64 * 1024
+MAX_PACKET_BYTES = MAX_MESSAGE_BYTES + PACKET_OVERHEAD
+# Messages mosquitto keeps for a client that is offline (the controller, mostly), beyond the
+# in-flight ones. Each terminal has at most terminal.link.WINDOW (100) check-ins unacked
+# on the wire and sends them again every RESEND_AFTER_S (120 s), plus a status every 30 s:
+# 20 terminals fill about 62,000 places in an hour without a controller. mosquitto's default
+# (1,000) drops new messages after 10 full windows; the terminals send them again, but
+# only after 2 minutes. A check-in is about 350 bytes: 100,000 of them are about 35 MB of
+# memory; MAX_QUEUED_BYTES bounds what oversized junk can take.
+MAX_QUEUED_MESSAGES = 100_000
+MAX_QUEUED_BYTES = 256 * 1024 * 1024
+MAX_INFLIGHT_MESSAGES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +44,7 @@ class BrokerFiles:
     cert_file: Path
     key_file: Path
     crl_file: Path
-    acl_file: Path
+    dynsec_file: Path
 
     @classmethod
     def in_dir(cls, directory: Path) -> BrokerFiles:
@@ -31,7 +53,7 @@ class BrokerFiles:
             cert_file=directory / "server.pem",
             key_file=directory / "server.key",
             crl_file=directory / "crl.pem",
-            acl_file=directory / "acl",
+            dynsec_file=directory / "dynamic-security.json",
         )
 
 
@@ -44,7 +66,8 @@ def mosquitto_conf(files: BrokerFiles, port: int | str = DEFAULT_PORT, bind: str
             "# sitegate: MQTT over TLS between the site's terminals and its controller.",
             "# Written by sitegate-provision; install as /etc/mosquitto/conf.d/sitegate.conf.",
             "# Only clients with a certificate of the site CA get in; the certificate's",
-            "# common name (the terminal id) is the user name the ACL works with.",
+            "# common name (the terminal id) is the user name. mosquitto reads the CRL at",
+            "# start and on SIGHUP (systemctl reload mosquitto).",
             listener,
             f"cafile {files.ca_file}",
             f"certfile {files.cert_file}",
@@ -53,35 +76,24 @@ def mosquitto_conf(files: BrokerFiles, port: int | str = DEFAULT_PORT, bind: str
             "require_certificate true",
             "use_identity_as_username true",
             "allow_anonymous false",
-            f"acl_file {files.acl_file}",
+            "# Who may publish and read what: the dynamic security plugin, one role per client.",
+            "# sitegate-provision changes it on the running broker (add, revoke, rotate);",
+            "# mosquitto saves it to the file, which must be writable by the mosquitto user.",
+            f"plugin {DYNSEC_PLUGIN}",
+            f"plugin_opt_config_file {files.dynsec_file}",
+            "# The largest message is the retained site config (presence MAX_MESSAGE_BYTES).",
+            f"max_packet_size {MAX_PACKET_BYTES}",
+            "# Keep what arrives for an offline controller: terminals x 100 unacked check-ins,",
+            "# sent again every 2 minutes, and their statuses (see provisioning/broker.py).",
+            f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+            f"max_queued_bytes {MAX_QUEUED_BYTES}",
+            f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
+            "# Sessions and queued messages survive a restart, in Debian's persistence_location",
+            "# (/var/lib/mosquitto/, set in /etc/mosquitto/mosquitto.conf: not repeated here,",
+            "# mosquitto refuses a second one).",
+            "persistence true",
             "# QoS 1 packets are tiny: without this each round trip waits for a delayed ack.",
             "set_tcp_nodelay true",
-            "",
-        ]
-    )
-
-
-def acl(workplace_id: str, controller_user: str = CONTROLLER_USER) -> str:
-    base = f"{ROOT}/{workplace_id}"
-    return "\n".join(
-        [
-            "# sitegate ACL. Written by sitegate-provision.",
-            "# Every client: its user name is its certificate's common name. A terminal",
-            "# publishes only its own check-ins and status, reads only its own acks and",
-            "# the site config.",
-            f"pattern write {base}/%u/checkin",
-            f"pattern write {base}/%u/status",
-            f"pattern read {base}/%u/ack",
-            "# (mosquitto warns that the next pattern has no %u: it is meant for every client)",
-            f"pattern read {base}/config",
-            "",
-            "# The controller reads every check-in and status, writes the acks and the",
-            "# retained site config.",
-            f"user {controller_user}",
-            f"topic read {base}/+/checkin",
-            f"topic read {base}/+/status",
-            f"topic write {base}/+/ack",
-            f"topic readwrite {base}/config",
             "",
         ]
     )

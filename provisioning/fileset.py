@@ -5,7 +5,8 @@ a temporary name in its target directory (a directory that does not exist yet is
 under a temporary name beside it), and only when every one of them is on disk are they renamed
 into place. Any failure before the renames removes the temporaries and leaves the tree as it
 was. Files are created with their final mode, so a key is never readable by others, not even
-for a moment.
+for a moment. A file that replaces one keeps its owner (as root): the site manager hands some
+to a service (``broker/dynamic-security.json`` to mosquitto, which saves it in place).
 """
 
 from __future__ import annotations
@@ -128,12 +129,25 @@ def _write_temp(directory: Path, name: str, data: bytes, mode: int) -> Path:
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600
+            _keep_owner(handle.fileno(), directory / name)
             _fill(handle.fileno(), handle, data, mode)
     except BaseException:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
     return temp
+
+
+def _keep_owner(fd: int, replaced: Path) -> None:
+    """Give the new file the owner of the one it replaces; only root can, and only root
+    needs to (anyone else owns what it writes and what it replaces)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        old = os.stat(replaced)
+    except FileNotFoundError:
+        return
+    os.fchown(fd, old.st_uid, old.st_gid)
 
 
 def _discard(pairs: list[tuple[Path, Path]]) -> None:

@@ -3,8 +3,10 @@
 ```
 site.toml                  the site as init-site recorded it (provisioning's own record)
 ca/ca.key, ca/ca.pem       the site CA: keep the key offline and backed up (dir 0700)
-broker/                    mosquitto: mosquitto.conf (conf.d drop-in), acl, ca.pem,
-                           server.pem, server.key, crl.pem
+broker/                    mosquitto: mosquitto.conf (conf.d drop-in), ca.pem, server.pem,
+                           server.key, crl.pem, dynamic-security.json (who may do what)
+admin/admin.pem, .key      sitegate-provision's own client certificate, to change the running
+                           broker's access control (dir 0700)
 controller/                controller.toml, terminals.toml, ca.pem, controller.pem, controller.key
 terminals/<id>/            a terminal's bundle: terminal.toml, ca.pem, terminal.pem, terminal.key
 terminals/<id>.tar.gz      the same bundle as one archive, to copy onto the Pi
@@ -49,6 +51,22 @@ class SiteLayout:
     @property
     def crl(self) -> Path:
         return self.broker_dir / "crl.pem"
+
+    @property
+    def dynsec_file(self) -> Path:
+        return self.broker_dir / "dynamic-security.json"
+
+    @property
+    def admin_dir(self) -> Path:
+        return self.root / "admin"
+
+    @property
+    def admin_cert(self) -> Path:
+        return self.admin_dir / "admin.pem"
+
+    @property
+    def admin_key(self) -> Path:
+        return self.admin_dir / "admin.key"
 
     @property
     def controller_dir(self) -> Path:

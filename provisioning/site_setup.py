@@ -19,8 +19,8 @@ from controller import config as controller_config
 from controller.errors import ControllerError
 from presence.clock import Clock, SystemClock
 from presence.ids import InvalidIdentifier, parse_company_id, parse_workplace_id
-from provisioning import pki, terminals
-from provisioning.broker import CONTROLLER_USER, BrokerFiles, acl, mosquitto_conf
+from provisioning import dynsec, pki, terminals
+from provisioning.broker import ADMIN_USER, CONTROLLER_USER, BrokerFiles, mosquitto_conf
 from provisioning.controller_config import (
     CA_NAME,
     CERT_NAME,
@@ -137,11 +137,15 @@ def _stage_broker(
     server = pki.issue(ca, record.broker_hosts[0], "server", now, hosts)
     paths = BrokerFiles.in_dir(layout.broker_dir)
     files.write(layout.broker_dir / "mosquitto.conf", mosquitto_conf(paths, record.broker_port))
-    files.write(paths.acl_file, acl(str(record.workplace_id)))
+    files.write(paths.dynsec_file, dynsec.render(str(record.workplace_id), []))
     files.write(paths.ca_file, pki.cert_pem(ca.cert))
     files.write(paths.cert_file, pki.cert_pem(server.cert))
     files.write(paths.key_file, pki.key_pem(server.key), SECRET)
     files.write(paths.crl_file, pki.crl_pem(pki.make_crl(ca, {}, now)))
+    admin = pki.issue(ca, ADMIN_USER, "client", now)
+    files.directory(layout.admin_dir, PRIVATE_DIR)
+    files.write(layout.admin_cert, pki.cert_pem(admin.cert))
+    files.write(layout.admin_key, pki.key_pem(admin.key), SECRET)
 
 
 def _stage_controller(

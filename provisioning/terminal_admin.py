@@ -1,6 +1,8 @@
 """``add-terminal``, ``list-terminals``, ``revoke-terminal``, ``rotate-terminal``. Each
-reads and checks everything first, then writes bundle, CRL and ``terminals.toml`` in one
-``FileSet`` commit: a failure anywhere leaves the site directory as it was."""
+reads and checks everything first, then writes bundle, CRL, the broker's access control
+(``dynamic-security.json``) and ``terminals.toml`` in one ``FileSet`` commit: a failure
+anywhere leaves the site directory as it was. ``live_broker`` then reaches the running
+broker to make the same change there (``dynsec`` has the commands)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from datetime import datetime
 from pathlib import Path
 
 from presence.clock import Clock, SystemClock
-from provisioning import bundle, pki, terminals
+from provisioning import bundle, dynsec, pki, terminals
 from provisioning.errors import ProvisioningError
 from provisioning.fileset import PRIVATE_DIR, SECRET, FileSet
 from provisioning.layout import SiteLayout
+from provisioning.live_broker import PID_FILE, LiveBroker
 from provisioning.record import SiteRecord, load_record
 from terminal import config as terminal_config
 from terminal.errors import TerminalError
@@ -38,6 +41,21 @@ def _open_site(directory: str | Path) -> _Site:
     except OSError as exc:
         raise ProvisioningError("bad_site", f"cannot read the site CA: {exc.strerror}") from None
     return _Site(layout, record, ca, terminals.load(layout.terminals_file))
+
+
+def _stage_access(files: FileSet, site: _Site, registry: list[terminals.TerminalRecord]) -> None:
+    workplace = str(site.record.workplace_id)
+    files.write(site.layout.dynsec_file, dynsec.render(workplace, terminals.active_ids(registry)))
+
+
+def workplace_of(directory: str | Path) -> str:
+    return str(load_record(SiteLayout.at(directory).site_file).workplace_id)
+
+
+def live_broker(directory: str | Path, pid_file: Path = PID_FILE) -> LiveBroker:
+    """The site's running broker, on this machine at the port the site was set up with."""
+    layout = SiteLayout.at(directory)
+    return LiveBroker.of_site(layout, load_record(layout.site_file).broker_port, pid_file)
 
 
 def _read_crl(site: _Site) -> dict[int, datetime]:
@@ -100,6 +118,7 @@ def add_terminal(
     _check_with_terminal_parser(config_text, site.layout.bundle_dir(terminal_id))
     files = FileSet()
     _stage_bundle(files, site, terminal_id, config_text, issued, clock)
+    _stage_access(files, site, registry)
     files.write(site.layout.terminals_file, terminals.render(registry))
     files.commit()
     log.info("terminal %s added, certificate %s", terminal_id, issued.serial_hex)
@@ -129,6 +148,7 @@ def revoke_terminal(
     revoked[int(current.cert_serial, 16)] = now
     files = FileSet()
     files.write(site.layout.crl, pki.crl_pem(pki.make_crl(site.ca, revoked, now)))
+    _stage_access(files, site, registry)
     files.write(site.layout.terminals_file, terminals.render(registry))
     files.commit()
     log.info("terminal %s revoked, certificate %s", name, current.cert_serial)

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Literal
 
 from provisioning import tomlgen
-from provisioning.broker import CONTROLLER_USER
+from provisioning.broker import ADMIN_USER, CONTROLLER_USER
 from provisioning.errors import ProvisioningError
 
 Direction = Literal["in", "out"]
 DIRECTIONS: tuple[Direction, ...] = ("in", "out")
 TERMINAL_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-RESERVED_IDS = frozenset({CONTROLLER_USER})
+RESERVED_IDS = frozenset({CONTROLLER_USER, ADMIN_USER})
 HEX = re.compile(r"[0-9a-f]{1,40}")
 _HEADER = (
     "# The site's terminals. Written by sitegate-provision (add-terminal, revoke-terminal,\n"
@@ -79,6 +79,10 @@ def rotate(records: list[TerminalRecord], name: str, new_serial: str) -> list[Te
             "revoked", f"terminal {name!r} is revoked; add it again under a new name"
         )
     return [replace(r, cert_serial=new_serial) if r.id == name else r for r in records]
+
+
+def active_ids(records: list[TerminalRecord]) -> list[str]:
+    return [r.id for r in records if not r.revoked]
 
 
 def render(records: list[TerminalRecord]) -> str:

@@ -1,15 +1,32 @@
-"""A private mosquitto broker on loopback, for tests, benchmarks and the demo."""
+"""A private mosquitto broker on loopback, for tests, benchmarks and the demo: an anonymous
+one with the production queue limits, or one run from a site's provisioned drop-in."""
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
+from provisioning.broker import (
+    MAX_INFLIGHT_MESSAGES,
+    MAX_PACKET_BYTES,
+    MAX_QUEUED_BYTES,
+    MAX_QUEUED_MESSAGES,
+)
 from sim.processes import free_port, wait_for_port
+
+# /etc/mosquitto/mosquitto.conf as Debian ships it, with its paths in the broker's own
+# directory: the site's drop-in goes into conf.d, as on a controller.
+DEBIAN_MAIN_CONFIG = """pid_file {dir}/run/mosquitto.pid
+persistence true
+persistence_location {dir}/data/
+include_dir {dir}/conf.d
+"""
+DROP_IN_NAME = "conf.d/sitegate.conf"
 
 
 def default_config(port: int, persistence_dir: Path | None = None) -> str:
@@ -20,8 +37,10 @@ def default_config(port: int, persistence_dir: Path | None = None) -> str:
         # directory: its persistence (sessions, queued messages) would be lost on restart.
         *(["user root"] if os.geteuid() == 0 else []),
         "allow_anonymous true",
-        "max_queued_messages 100000",
-        "max_inflight_messages 100",
+        f"max_packet_size {MAX_PACKET_BYTES}",
+        f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+        f"max_queued_bytes {MAX_QUEUED_BYTES}",
+        f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
         "set_tcp_nodelay true",
     ]
     if persistence_dir is not None:
@@ -31,6 +50,17 @@ def default_config(port: int, persistence_dir: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _give_to_mosquitto(path: Path) -> None:
+    """As root, mosquitto runs as its own user, which must own what it writes."""
+    if os.geteuid() != 0:
+        return
+    try:
+        account = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return  # no such user: mosquitto keeps running as root
+    os.chown(path, account.pw_uid, account.pw_gid)
+
+
 class MosquittoBroker:
     """Runs ``mosquitto -c <file>``; ``stop()``/``start()`` simulate a broker outage.
 
@@ -38,16 +68,54 @@ class MosquittoBroker:
     the chosen port and the broker's working directory.
     """
 
-    def __init__(self, config: str | None = None, port: int | None = None, persistent: bool = True):
+    def __init__(
+        self,
+        config: str | None = None,
+        port: int | None = None,
+        persistent: bool = True,
+        files: dict[str, str] | None = None,
+    ):
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="sitegate-mosquitto-"))
         template = config or default_config(self.port, self.workdir if persistent else None)
-        text = template.replace("{port}", str(self.port)).replace("{dir}", str(self.workdir))
         self.config_path = self.workdir / "mosquitto.conf"
-        self.config_path.write_text(text)
+        self.config_path.write_text(self._fill(template))
+        for name, text in (files or {}).items():
+            (self.workdir / name).parent.mkdir(parents=True, exist_ok=True)
+            (self.workdir / name).write_text(self._fill(text))
         self.log_path = self.workdir / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def provisioned(cls, drop_in: str, port: int) -> MosquittoBroker:
+        """mosquitto as on a controller: Debian's main config and the site's drop-in, whose
+        one listener (on ``port``, the site's) is bound to loopback, its only change. As
+        root mosquitto runs as its own user, which owns the persistence directory, as
+        Debian's package sets it up; the site's files must be readable by that user."""
+        lines = drop_in.splitlines()
+        listeners = [n for n, line in enumerate(lines) if line.startswith("listener ")]
+        if len(listeners) != 1 or lines[listeners[0]] != f"listener {port}":
+            raise ValueError(f"the drop-in must have one listener, on {port}")
+        lines[listeners[0]] = f"listener {port} 127.0.0.1"
+        broker = cls(DEBIAN_MAIN_CONFIG, port, files={DROP_IN_NAME: "\n".join(lines) + "\n"})
+        broker.workdir.chmod(0o755)
+        for own in ("data", "run"):  # /var/lib/mosquitto and /run/mosquitto on Debian
+            (broker.workdir / own).mkdir()
+            _give_to_mosquitto(broker.workdir / own)
+        return broker
+
+    def _fill(self, template: str) -> str:
+        return template.replace("{port}", str(self.port)).replace("{dir}", str(self.workdir))
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
+    def pid_file(self) -> Path:
+        """Where ``DEBIAN_MAIN_CONFIG`` has it."""
+        return self.workdir / "run" / "mosquitto.pid"
 
     @property
     def running(self) -> bool:

@@ -1,19 +1,26 @@
-"""Fixtures of the provisioning tests: a site made by init-site in a temporary directory."""
+"""Fixtures of the provisioning tests: a site made by init-site in a temporary directory, and
+a site with its own mosquitto run from the drop-in init-site wrote."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pwd
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from presence.clock import ManualClock
+from presence.clock import ManualClock, SystemClock
 from provisioning import site_setup
 from provisioning.layout import SiteLayout
+from provisioning.record import load_record
+from sim.mosquitto import MosquittoBroker
+from sim.processes import free_port
 from tests.support.ci import skip_or_fail
 
 WORKPLACE = "1Y102M7NZF7PZ"
@@ -79,3 +86,40 @@ def make_unwritable() -> Iterator[Callable[[Path], None]]:
             with contextlib.suppress(OSError):
                 subprocess.run(["chattr", "-i", str(directory)], check=False)
         directory.chmod(0o755)
+
+
+# --- a site's own broker: mosquitto run from the drop-in init-site wrote -------------------
+
+
+def hand_files_to_mosquitto(layout: SiteLayout) -> None:
+    """As README.md ("Start the broker") tells site managers: ``server.key`` and the access
+    control file go to the mosquitto user, which mosquitto runs as when started as root."""
+    if os.geteuid() != 0:
+        return
+    try:
+        account = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return  # no such user: mosquitto keeps running as root
+    for path in (layout.broker_dir / "server.key", layout.dynsec_file):
+        os.chown(path, account.pw_uid, account.pw_gid)
+
+
+@pytest.fixture
+def broker_site() -> Iterator[SiteLayout]:
+    """A site whose broker port is a free loopback port, where mosquitto can read its files:
+    outside pytest's private tmp, with the files README.md hands to mosquitto handed over."""
+    root = Path(tempfile.mkdtemp(prefix="sitegate-site-"))
+    root.chmod(0o755)
+    layout = SiteLayout.at(root / "site")
+    try:
+        site_setup.init_site(site_request(layout.root, broker_port=free_port()), SystemClock())
+        hand_files_to_mosquitto(layout)
+        yield layout
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def site_broker(layout: SiteLayout) -> MosquittoBroker:
+    """A broker (not started) run from the site's drop-in, as on its controller."""
+    drop_in = (layout.broker_dir / "mosquitto.conf").read_text()
+    return MosquittoBroker.provisioned(drop_in, load_record(layout.site_file).broker_port)

@@ -39,6 +39,7 @@ class Peer:
         self._connected = threading.Event()
         self._ended = threading.Event()
         self.connack: ReasonCode | None = None
+        self.connected = False
         self._lock = threading.Lock()
         self._pubacks: dict[int, ReasonCode] = {}
         self._subacks: dict[int, list[ReasonCode]] = {}
@@ -72,7 +73,12 @@ class Peer:
             self._acked.notify_all()
 
     def connect(self) -> bool:
-        """True once the broker accepted the connection; False if it refused or dropped it."""
+        """True once the broker accepted the connection; False if it refused or dropped it.
+        ``connected`` keeps the answer."""
+        self.connected = self._connect()
+        return self.connected
+
+    def _connect(self) -> bool:
         try:
             self._client.connect("127.0.0.1", self.port, keepalive=30)
         except (OSError, ssl.SSLError):
@@ -84,6 +90,10 @@ class Peer:
             if self._ended.is_set():
                 return False
         return False
+
+    def closed_within(self, timeout: float) -> bool:
+        """True once the broker closed (or refused) this client's connection."""
+        return self._ended.wait(timeout)
 
     def subscribe(self, topic: str) -> list[ReasonCode]:
         _, mid = self._client.subscribe(topic, qos=1)
@@ -97,6 +107,10 @@ class Peer:
         with self._acked:
             self._acked.wait_for(lambda: info.mid in self._pubacks, WAIT_S)
             return self._pubacks[info.mid]
+
+    def send(self, topic: str, payload: bytes) -> None:
+        """Publish at QoS 1 without waiting for the broker's answer."""
+        self._client.publish(topic, payload, qos=1)
 
     def until(self, topic: str) -> list[tuple[str, bytes]]:
         """Messages received up to and including the first one on ``topic`` (a marker sent

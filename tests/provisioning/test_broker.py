@@ -1,11 +1,7 @@
-"""The generated mosquitto config, run by a real mosquitto: who may connect, publish, read."""
+"""The generated mosquitto drop-in, run by a real mosquitto: who may connect, publish, read."""
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,19 +14,31 @@ from provisioning import site_setup, terminal_admin
 from provisioning.layout import SiteLayout
 from sim.mosquitto import MosquittoBroker
 from terminal import config as terminal_config
-from tests.provisioning.conftest import WORKPLACE, site_request
+from tests.provisioning.conftest import WORKPLACE, site_broker, site_request
 from tests.provisioning.mqtt_peer import Credentials, Peer
+from tests.support.ci import skip_or_fail
 
 pytestmark = pytest.mark.integration
 NOT_AUTHORIZED = 0x87
 
 
-def start_broker(factory: Callable[..., MosquittoBroker], site: SiteLayout) -> MosquittoBroker:
-    """mosquitto run from the drop-in init-site wrote, moved to a free loopback port."""
-    written = (site.broker_dir / "mosquitto.conf").read_text()
-    assert written.count("\nlistener 8883\n") == 1
-    config = written.replace("\nlistener 8883\n", "\nlistener {port} 127.0.0.1\n")
-    return factory(config + "persistence false\n", persistent=False)
+@pytest.fixture
+def start_broker() -> Iterator[Callable[[SiteLayout], MosquittoBroker]]:
+    """Starts the site's own broker (its drop-in, as on a controller); stopped afterwards."""
+    started: list[MosquittoBroker] = []
+
+    def start(site: SiteLayout) -> MosquittoBroker:
+        broker = site_broker(site)
+        started.append(broker)
+        try:
+            return broker.start()
+        except (OSError, RuntimeError) as exc:
+            skip_or_fail(f"cannot start mosquitto: {exc}")
+            raise
+
+    yield start
+    for broker in started:
+        broker.close()
 
 
 def terminal_credentials(site: SiteLayout, name: str) -> Credentials:
@@ -48,29 +56,8 @@ def clock() -> SystemClock:
 
 
 @pytest.fixture
-def site(clock: SystemClock) -> Iterator[SiteLayout]:
-    """A site where mosquitto can read its files: as root, mosquitto drops to its own user, so
-    the site lives outside pytest's private tmp, and ``server.key`` is given to that user, as
-    README.md ("Set up a site") tells site managers to do."""
-    root = Path(tempfile.mkdtemp(prefix="sitegate-site-"))
-    root.chmod(0o755)
-    layout = SiteLayout.at(root / "site")
-    try:
-        site_setup.init_site(site_request(layout.root), clock)
-        hand_key_to_mosquitto(layout)
-        yield layout
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def hand_key_to_mosquitto(layout: SiteLayout) -> None:
-    if os.geteuid() != 0:
-        return
-    try:
-        account = pwd.getpwnam("mosquitto")
-    except KeyError:
-        return  # no such user: mosquitto keeps running as root
-    os.chown(layout.broker_dir / "server.key", account.pw_uid, account.pw_gid)
+def site(broker_site: SiteLayout) -> SiteLayout:
+    return broker_site
 
 
 def wait_for_log(broker: MosquittoBroker, text: str) -> str:
@@ -111,9 +98,9 @@ def two_gates(site: SiteLayout, clock) -> SiteLayout:
 
 
 def test_terminal_cannot_publish_on_another_terminals_topics(
-    two_gates: SiteLayout, mosquitto_factory, connect
+    two_gates: SiteLayout, start_broker, connect
 ) -> None:
-    broker = start_broker(mosquitto_factory, two_gates)
+    broker = start_broker(two_gates)
     controller = connect(broker, controller_credentials(two_gates), "sitegate-controller")
     assert not any(
         code.is_failure for code in controller.subscribe(topics.subscription(WORKPLACE, "checkin"))
@@ -138,14 +125,19 @@ def test_terminal_cannot_publish_on_another_terminals_topics(
 
 
 def test_terminal_cannot_read_another_terminals_acks(
-    two_gates: SiteLayout, mosquitto_factory, connect
+    two_gates: SiteLayout, start_broker, connect
 ) -> None:
-    broker = start_broker(mosquitto_factory, two_gates)
+    broker = start_broker(two_gates)
     controller = connect(broker, controller_credentials(two_gates), "sitegate-controller")
     gate_a = connect(broker, terminal_credentials(two_gates, "gate-a"), "gate-a")
-    gate_a.subscribe(topics.ack_topic(WORKPLACE, "gate-b"))
-    gate_a.subscribe(topics.subscription(WORKPLACE, "ack"))
-    gate_a.subscribe(topics.subscription(WORKPLACE, "checkin"))
+    refused = [
+        *gate_a.subscribe(topics.ack_topic(WORKPLACE, "gate-b")),
+        *gate_a.subscribe(topics.subscription(WORKPLACE, "ack")),
+        *gate_a.subscribe(topics.subscription(WORKPLACE, "checkin")),
+    ]
+    assert not any(
+        code.is_failure for code in gate_a.subscribe(topics.ack_topic(WORKPLACE, "gate-a"))
+    )
     gate_b = connect(broker, terminal_credentials(two_gates, "gate-b"), "gate-b")
 
     assert not gate_b.publish(topics.checkin_topic(WORKPLACE, "gate-b"), b"b's checkin").is_failure
@@ -154,12 +146,13 @@ def test_terminal_cannot_read_another_terminals_acks(
     assert not controller.publish(own, b"a's ack").is_failure
 
     assert gate_a.until(own) == [(own, b"a's ack")]
+    assert [code.value for code in refused] == [NOT_AUTHORIZED] * 3
 
 
 def test_controller_reads_every_checkin_and_status_and_writes_acks_and_config(
-    two_gates: SiteLayout, mosquitto_factory, connect
+    two_gates: SiteLayout, start_broker, connect
 ) -> None:
-    broker = start_broker(mosquitto_factory, two_gates)
+    broker = start_broker(two_gates)
     controller = connect(broker, controller_credentials(two_gates), "sitegate-controller")
     for kind in ("checkin", "status"):
         granted = controller.subscribe(topics.subscription(WORKPLACE, kind))
@@ -193,8 +186,8 @@ def test_controller_reads_every_checkin_and_status_and_writes_acks_and_config(
         assert gate.until(ack) == [(ack, name.encode())]
 
 
-def test_client_without_certificate_is_refused(two_gates: SiteLayout, mosquitto_factory) -> None:
-    broker = start_broker(mosquitto_factory, two_gates)
+def test_client_without_certificate_is_refused(two_gates: SiteLayout, start_broker) -> None:
+    broker = start_broker(two_gates)
     peer = Peer(broker.port, Credentials(two_gates.ca_cert), "anonymous")
     try:
         assert not peer.connect()
@@ -204,12 +197,12 @@ def test_client_without_certificate_is_refused(two_gates: SiteLayout, mosquitto_
 
 
 def test_certificate_of_another_ca_is_refused(
-    two_gates: SiteLayout, tmp_path: Path, clock, mosquitto_factory
+    two_gates: SiteLayout, tmp_path: Path, clock, start_broker
 ) -> None:
     other = SiteLayout.at(tmp_path / "other-site")
     site_setup.init_site(site_request(other.root), clock)
     terminal_admin.add_terminal(other.root, "gate-a", "in", clock=clock)
-    broker = start_broker(mosquitto_factory, two_gates)
+    broker = start_broker(two_gates)
     foreign = terminal_credentials(other, "gate-a")
     peer = Peer(
         broker.port, Credentials(two_gates.ca_cert, foreign.cert_file, foreign.key_file), "gate-a"
@@ -222,10 +215,10 @@ def test_certificate_of_another_ca_is_refused(
 
 
 def test_revoked_certificate_is_refused_and_others_still_get_in(
-    two_gates: SiteLayout, clock, mosquitto_factory, connect
+    two_gates: SiteLayout, clock, start_broker, connect
 ) -> None:
     terminal_admin.revoke_terminal(two_gates.root, "gate-b", clock)
-    broker = start_broker(mosquitto_factory, two_gates)
+    broker = start_broker(two_gates)
     revoked = Peer(broker.port, terminal_credentials(two_gates, "gate-b"), "gate-b")
     try:
         assert not revoked.connect()
@@ -236,14 +229,14 @@ def test_revoked_certificate_is_refused_and_others_still_get_in(
 
 
 def test_rotated_terminal_gets_in_with_its_new_certificate_only(
-    two_gates: SiteLayout, clock, mosquitto_factory, connect, tmp_path: Path
+    two_gates: SiteLayout, clock, start_broker, connect, tmp_path: Path
 ) -> None:
     old = tmp_path / "old-bundle"
     old.mkdir()
     for name in ("ca.pem", "terminal.pem", "terminal.key"):
         (old / name).write_bytes((two_gates.bundle_dir("gate-a") / name).read_bytes())
     terminal_admin.rotate_terminal(two_gates.root, "gate-a", clock)
-    broker = start_broker(mosquitto_factory, two_gates)
+    broker = start_broker(two_gates)
     stale = Peer(broker.port, Credentials.of_bundle(old, "terminal.pem", "terminal.key"), "gate-a")
     try:
         assert not stale.connect()
@@ -254,11 +247,11 @@ def test_rotated_terminal_gets_in_with_its_new_certificate_only(
 
 
 def test_terminal_gets_in_with_the_files_its_own_config_names(
-    site: SiteLayout, clock, mosquitto_factory, connect
+    site: SiteLayout, clock, start_broker, connect
 ) -> None:
     terminal_admin.add_terminal(site.root, "gate-1", "in", clock=clock)
     config = terminal_config.load(site.bundle_dir("gate-1") / "terminal.toml")
-    broker = start_broker(mosquitto_factory, site)
+    broker = start_broker(site)
     assert config.broker.ca_file and config.broker.cert_file and config.broker.key_file
     files = Credentials(config.broker.ca_file, config.broker.cert_file, config.broker.key_file)
 
