@@ -457,6 +457,7 @@ class Ingest:
                 outbox_alarm=status.outbox_alarm,
                 clock_synced=status.clock_synced,
                 software_version=(status.software_version or "")[:64] or None,
+                health=json.dumps(status.health, sort_keys=True) if status.health else None,
                 **_clock_offset(status.at, message),
             )
         )
