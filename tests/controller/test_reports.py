@@ -93,7 +93,7 @@ def test_an_unknown_format_is_refused(store):
 def test_the_proof_lists_receipts_and_is_signed_off_with_the_site(store, site_config):
     made = reports.proof_pdf(store, site_config, TODAY, actor=MANAGER)
     assert made.filename == "proof-1Y102M7NZF7PZ-2026-03-02.pdf"
-    reader, text = _pdf_text(made.data)
+    _reader, text = _pdf_text(made.data)
     assert "Presence registrations of 2026-03-02" in text
     assert "Test site" in text and "1Y102M7NZF7PZ" in text
     assert "100000000042" in text and "VALIDATED" in text

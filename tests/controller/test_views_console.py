@@ -220,7 +220,7 @@ def test_a_presence_shows_its_evidence(store):
                remarks=json.dumps(["00123"]))  # fmt: skip
     found = views.presence_detail(store, presence_id)
     assert found["state"] == "rejected" and found["remarks"] == ["00123"]
-    assert [c["event_id"] for c in found["checkins"]][0] == str(event.event_id)
+    assert found["checkins"][0]["event_id"] == str(event.event_id)
     assert found["name"] == "Jan Peeters" and inss(1).digits not in json.dumps(found)
     with pytest.raises(StoreError) as caught:
         views.presence_detail(store, presence_id + 100)
