@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if exc.code != "unavailable" else EXIT_FAILED
     command: Callable[[argparse.Namespace, ControllerConfig, Store], int] = COMMANDS[args.command]
     try:
+        console_cli.audit_reveal(store, args)
         return command(args, config, store)
     except ControllerError as exc:
         print(f"sitegate-controller: {exc} [{exc.code}]", file=sys.stderr)

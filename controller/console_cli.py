@@ -157,6 +157,22 @@ def _audit(args: argparse.Namespace, config: ControllerConfig, store: Store) -> 
     return EXIT_OK
 
 
+# Commands whose functions audit their own reveal (with what was revealed).
+_SELF_AUDITED = {("roster", "history"), ("proof", None), ("evacuation", None)}
+
+
+def audit_reveal(store: Store, args: argparse.Namespace) -> None:
+    """A command run with ``--reveal`` shows numbers in full: the audit trail says who."""
+    if not getattr(args, "reveal", False) or args.command == "run":
+        return
+    sub = getattr(args, "roster_command", None) or getattr(args, "anomaly_command", None)
+    if (args.command, sub) in _SELF_AUDITED:
+        return
+    target = " ".join(x for x in (args.command, sub) if x)
+    with store.transaction() as conn:
+        audit.record_by(conn, cli_actor(), store.clock.now(), "reveal", target, "--reveal")
+
+
 HANDLERS: dict[str, Command] = {
     "refused": _refused,
     "register": _register,

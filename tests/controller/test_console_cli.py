@@ -104,3 +104,10 @@ def test_onsite_shows_names_and_a_head_count(site, crew, capsys):
     assert _run(site, "onsite") == 0
     out = capsys.readouterr().out
     assert "Jan Peeters" in out and "1 on site" in out
+
+
+def test_a_command_run_with_reveal_is_audited(site, crew, capsys):
+    assert _run(site, "--reveal", "roster", "list") == 0
+    assert str(inss(1)) in capsys.readouterr().out
+    _run(site, "audit", "--action", "reveal")
+    assert "roster list" in capsys.readouterr().out

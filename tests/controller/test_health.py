@@ -150,3 +150,28 @@ def test_the_ingest_records_since_when_the_broker_is_down(tmp_path: Path, db_url
     finally:
         ingest.stop()
         store.close()
+
+
+def test_the_heartbeats_health_items_are_kept_for_the_terminals_page(running, mosquitto):
+    from controller import views
+    from presence import topics
+    from presence.messages import TerminalStatus, encode_status
+    from tests.controller.support import WORKPLACE, FakeTerminal
+
+    _controller, store = running
+    beat = TerminalStatus("online", datetime.now(UTC), "1.4.0", 3, False, None, True,
+                          {"tamper": "open", "reader": "ok", "refused_shed": "2"})  # fmt: skip
+    gate = FakeTerminal(mosquitto.port)
+    try:
+        gate.client.publish(topics.status_topic(WORKPLACE, "gate-1"), encode_status(beat),
+                            qos=1).wait_for_publish(5)  # fmt: skip
+
+        def gate_1() -> dict:
+            return {t["terminal"]: t for t in views.terminal_health(store)}["gate-1"]
+
+        assert wait_until(lambda: gate_1()["link"] == "online")
+        found = gate_1()
+        assert found["tampered"] and found["health"]["refused_shed"] == "2"
+        assert (found["version"], found["outbox_depth"]) == ("1.4.0", 3)
+    finally:
+        gate.close()
