@@ -164,7 +164,7 @@ def _fonts() -> None:
 PROOF_COLUMNS = ("person", "name", "employer", "first_checkin", "channel", "state", "receipt",
                  "validation")  # fmt: skip
 PROOF_TITLES = ("Person", "Name", "Employer", "In at", "Channel", "State", "Receipt", "NSSO status")
-PROOF_WIDTHS = (36, 52, 27, 17, 19, 27, 38, 34)  # mm, landscape A4  # fmt: skip
+PROOF_WIDTHS = (36, 52, 27, 17, 19, 27, 38, 34)  # mm, landscape A4
 EVACUATION_COLUMNS = ("name", "person", "employer", "since", "gate")
 EVACUATION_TITLES = ("Name", "Person", "Employer", "Since", "Gate")
 EVACUATION_WIDTHS = (8, 52, 36, 27, 36, 27)  # mm, portrait A4, the tick box first
