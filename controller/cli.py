@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from controller import config as config_module
-from controller import views
+from controller import console_cli, views
 from controller.config import ControllerConfig
 from controller.errors import ControllerError
 from controller.output import FORMATS, render
@@ -34,8 +34,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="ingest check-ins and relay presences to NSSO")
     roster = sub.add_parser("roster", help="the roster of people and their employers")
     roster_sub = roster.add_subparsers(dest="roster_command", required=True)
-    roster_import = roster_sub.add_parser("import", help="import a roster CSV file")
+    roster_import = roster_sub.add_parser(
+        "import",
+        help="import a roster file (CSV or XLSX): shows what changes, then applies the good rows",
+    )
     roster_import.add_argument("file", type=Path)
+    roster_import.add_argument(
+        "--dry-run", action="store_true", help="show the plan (added, changed, refused) only"
+    )
+    roster_list = roster_sub.add_parser("list", help="people on the roster")
+    roster_list.add_argument("--search", help="last digits of a number, or part of a name")
+    roster_list.add_argument("--format", choices=FORMATS, default="table")
+    for name, words in (
+        ("block", "refuse a person at every gate"),
+        ("unblock", "let a blocked person in again"),
+        ("remove", "take a person off the roster"),
+        ("history", "a person's check-ins, presences and receipts"),
+    ):
+        person_parser = roster_sub.add_parser(name, help=words)
+        person_parser.add_argument(
+            "person", help="national number, Limosa id, or last digits / name matching one person"
+        )
+        if name == "remove":
+            person_parser.add_argument("--employer", help="only this employer's entry")
+        person_parser.add_argument("--reveal", action="store_true", default=argparse.SUPPRESS)
     listing = sub.add_parser("presences", help="list presences")
     listing.add_argument("--date", help="YYYY-MM-DD, today or tomorrow")
     listing.add_argument("--state", choices=views.schema.STATES)
@@ -73,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--dry-run", action="store_true", help="only count what would go")
     terminals = sub.add_parser("terminals", help="known terminals and their status")
     terminals.add_argument("--format", choices=FORMATS, default="table")
+    console_cli.add_commands(sub)
     for listing_parser in (listing, onsite, anomalies):  # --reveal after the command too
         listing_parser.add_argument("--reveal", action="store_true", default=argparse.SUPPRESS)
     return parser
@@ -97,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if exc.code != "unavailable" else EXIT_FAILED
     command: Callable[[argparse.Namespace, ControllerConfig, Store], int] = COMMANDS[args.command]
     try:
+        console_cli.audit_reveal(store, args)
         return command(args, config, store)
     except ControllerError as exc:
         print(f"sitegate-controller: {exc} [{exc.code}]", file=sys.stderr)
@@ -112,16 +136,15 @@ def _run(args: argparse.Namespace, config: ControllerConfig, store: Store) -> in
 
 
 def _roster(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
-    from controller.roster import import_file
+    from controller import roster, roster_cli
 
-    report = import_file(store, args.file)
-    print(
-        f"{report.imported} rows imported, {len(report.bad)} bad rows, "
-        f"{report.employers_found} waiting presences got their employer"
-    )
-    for line, reason in report.bad:
-        print(f"line {line}: {reason}")
-    return EXIT_OK if not report.bad else EXIT_FAILED
+    if args.roster_command == "import":
+        return roster_cli.import_file(store, args.file, args.dry_run)
+    if args.roster_command == "list":
+        rows = roster.people(store, args.search, reveal=args.reveal)
+        print(render(rows, roster.PEOPLE_COLUMNS, args.format))
+        return EXIT_OK
+    return roster_cli.person_command(store, args)
 
 
 def _presences(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
@@ -134,7 +157,10 @@ def _presences(args: argparse.Namespace, config: ControllerConfig, store: Store)
 
 
 def _onsite(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
-    print(render(views.onsite(store, reveal=args.reveal), views.ONSITE_COLUMNS, args.format))
+    rows = views.onsite(store, reveal=args.reveal)
+    print(render(rows, views.ONSITE_COLUMNS, args.format))
+    if args.format == "table":
+        print(f"{len(rows)} on site")
     return EXIT_OK
 
 
@@ -257,6 +283,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]
     "quarantine": _quarantine,
     "purge": _purge,
     "same-person": _same_person,
+    **console_cli.HANDLERS,
 }
 
 

@@ -140,9 +140,14 @@ presences = Table(
     Column("person_masked", String(24)),
     # A ``possible_same`` presence: the presence of the day it may duplicate.
     Column("same_as_id", ForeignKey("presences.id")),
+    # A ``missed`` presence the site manager has dealt with (controller.anomaly_actions).
+    Column("acknowledged_at", UtcDateTime),
+    Column("acknowledged_by", String(100)),
+    Column("ack_comment", Text),
     UniqueConstraint("person_kind", "person_id", "workplace_id", "date", name="uq_presence"),
     Index("ix_presences_state_date", "state", "date"),
     Index("ix_presences_receipt", "receipt_id"),
+    Index("ix_presences_date", "date"),  # the console's day views
 )
 
 events = Table(
@@ -168,6 +173,9 @@ events = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("person_masked", String(24)),  # set by the retention purge, as on presences
     Index("ix_events_person_dated", "person_kind", "person_id", "dated_at"),
+    # The console's day views (feed, on site, refusals, first check-in of a presence).
+    Index("ix_events_dated", "dated_at"),
+    Index("ix_events_presence", "presence_id"),
 )
 
 roster = Table(
@@ -207,6 +215,8 @@ terminals = Table(
     # the check-ins of a terminal whose clock is not synchronised.
     Column("clock_offset_s", Float),
     Column("software_version", String(64)),
+    # The heartbeat's health items (JSON object of short strings: reader, camera, flow...).
+    Column("health", Text),
 )
 
 quarantine = Table(
@@ -250,4 +260,27 @@ person_links = Table(
     Column("source", String(16), nullable=False),  # nsso | site_manager
     Column("recorded_at", UtcDateTime, nullable=False),
     UniqueConstraint("inss", "limosa_id", name="uq_person_link"),
+)
+
+# Who did what in the console or with a site-manager command (controller.audit).
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("who", String(100), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("address", String(64)),
+    Index("ix_audit_at", "at"),
+)
+
+# Alerts already mailed, one row per condition (controller.alerts): each alert goes once.
+alerts_sent = Table(
+    "alerts_sent",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("subject", String(128), primary_key=True),
+    Column("sent_at", UtcDateTime, nullable=False),
 )

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from controller import alerts, retention
 from controller import lease as lease_module
-from controller import retention
 from controller.config import ControllerConfig
 from controller.errors import StoreError
 from controller.ingest import Ingest
@@ -58,6 +58,7 @@ class Controller:
         self.lease = Lease(store, config.broker.client_id, self.clock)
         self._upkeep_thread = threading.Thread(target=self._upkeep, name="upkeep", daemon=True)
         self._purging = threading.Thread(target=self._purge, name="purge", daemon=True)
+        self._alerts_thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Take this identity's lease (``LeaseHeld`` when another controller runs with our
@@ -71,6 +72,7 @@ class Controller:
         self._upkeep_thread.start()
         if self.with_relay:
             self._relay_thread.start()
+        self._alerts_thread = alerts.start_thread(self.config, self.store, self.stopping)
 
     @property
     def healthy(self) -> bool:
@@ -86,6 +88,8 @@ class Controller:
         self.ingest.stop()
         if self._relay_thread.is_alive():
             self._relay_thread.join(timeout=30)
+        if self._alerts_thread is not None:
+            self._alerts_thread.join(timeout=30)
         self.relay.close()
         if self._upkeep_thread.is_alive():
             self._upkeep_thread.join(timeout=30)
