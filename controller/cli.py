@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--state", required=True, choices=("rejected", "cancelled"))
     again.add_argument("--date", default="today", help="today (default), tomorrow or YYYY-MM-DD")
     same = sub.add_parser(
-        "same-person", help="decide whether a possible_same presence is the same person"
+        "same-person", help="decide whether a possible_same_person presence is the same person"
     )
     same.add_argument("presence", type=int, help="the presence id (see anomalies)")
     answer = same.add_mutually_exclusive_group(required=True)

@@ -220,7 +220,7 @@ class SamePersonDecision:
 
 
 def resolve_same_person(store: Store, presence_id: int, same: bool) -> SamePersonDecision:
-    """The site manager's answer for a ``possible_same`` presence. Same person: it is folded
+    """The site manager's answer for a ``possible_same_person`` presence. Same person: it is folded
     into the other presence (its check-ins kept as evidence, pointing there) and the two
     numbers are linked, so later check-ins join at once. Different people: it is released
     to be sent under its own number, and the pair is never held again."""
@@ -236,7 +236,7 @@ def resolve_same_person(store: Store, presence_id: int, same: bool) -> SamePerso
             raise ControllerError("not_found", f"no presence {presence_id}")
         if row.state != schema.POSSIBLE_SAME or row.same_as_id is None:
             raise ControllerError(
-                "not_held", f"presence {presence_id} is {row.state}, not possible_same"
+                "not_held", f"presence {presence_id} is {row.state}, not possible_same_person"
             )
         other = conn.execute(
             select(p.id, p.state, p.person_kind, p.person_id).where(p.id == row.same_as_id)

@@ -9,7 +9,7 @@ A check-in joins the presence of its person's other number when something links 
 - the site manager: ``sitegate-controller same-person ID --same``.
 
 Without a link but with a reason to think they are one person, the later presence is held
-as ``possible_same`` and never sent until the site manager decides. The rule is narrow and
+as ``possible_same_person`` and never sent until the site manager decides. The rule is narrow and
 explainable: **same workplace and day, one presence by national number and the other by
 Limosa id, and the roster gives both the same name** (accents, case, punctuation and word
 order ignored, at least two words; rows valid that day). Nothing else (an employer, a birth
@@ -207,7 +207,7 @@ def _different(conn: Connection, wanted: dict[Key, str], rows: list[Any]) -> set
 def hold(
     conn: Connection, presence_id: int, candidate_id: int, candidate: Key, now: datetime
 ) -> None:
-    """Hold a new presence as ``possible_same``: the relay never sends it."""
+    """Hold a new presence as ``possible_same_person``: the relay never sends it."""
     other = siteconfig.make_person(candidate[0], candidate[1]).masked()
     p = schema.presences.c
     conn.execute(

@@ -26,7 +26,7 @@ from sqlalchemy import (
     false,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: presences.state holds 24 characters (possible_same_person)
 
 # Presence states (issue 4). ``sent``: claimed by a relay batch whose answer is not stored yet.
 PENDING = "pending"
@@ -40,8 +40,7 @@ MISSED = "missed"
 CANCELLED = "cancelled"
 # Held, never sent: maybe the same person as another presence of the day under their other
 # number (a national number and a Limosa id); the site manager decides (same-person).
-# The name fits the state column's 16 characters.
-POSSIBLE_SAME = "possible_same"
+POSSIBLE_SAME = "possible_same_person"
 STATES = (
     PENDING,
     NEEDS_EMPLOYER,
@@ -120,7 +119,7 @@ presences = Table(
     Column("workplace_id", String(13), nullable=False),
     Column("date", Date, nullable=False),
     Column("company_id", String(10)),
-    Column("state", String(16), nullable=False),
+    Column("state", String(24), nullable=False),
     Column("source", String(16), nullable=False),  # checkin | preregister
     Column("first_event_id", String(36)),
     Column("created_at", UtcDateTime, nullable=False),
@@ -138,7 +137,7 @@ presences = Table(
     # Set when the retention period purged the person's number (controller.retention):
     # person_id then holds a placeholder, this the masked number.
     Column("person_masked", String(24)),
-    # A ``possible_same`` presence: the presence of the day it may duplicate.
+    # A ``possible_same_person`` presence: the presence of the day it may duplicate.
     Column("same_as_id", ForeignKey("presences.id")),
     # A ``missed`` presence the site manager has dealt with (controller.anomaly_actions).
     Column("acknowledged_at", UtcDateTime),

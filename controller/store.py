@@ -185,6 +185,8 @@ def _create_schema(store: Store) -> None:
                 f"({schema.SCHEMA_VERSION})",
             )
         schema.metadata.create_all(conn)
+        if found:
+            _migrate(conn, max(found))
         added = _add_missing_columns(conn)
         _add_missing_indexes(conn)
         if not found or max(found) < schema.SCHEMA_VERSION:
@@ -198,6 +200,17 @@ def _create_schema(store: Store) -> None:
                 schema.SCHEMA_VERSION,
                 "created" if not found else f"applied ({len(added)} columns added)",
             )
+
+
+def _migrate(conn: Connection, version: int) -> None:
+    """The changes that are not additive, from the database's ``version`` to ours."""
+    if version < 2:  # presences.state widened from 16 to 24 characters
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE presences ALTER COLUMN state TYPE VARCHAR(24)")
+        conn.exec_driver_sql(
+            "UPDATE presences SET state = 'possible_same_person' WHERE state = 'possible_same'"
+        )
+        log.info("database migrated to schema version 2 (presences.state widened)")
 
 
 def _add_missing_columns(conn: Connection) -> list[str]:

@@ -219,7 +219,7 @@ def test_an_eid_check_in_with_the_name_of_a_present_l1_worker_is_held(store: Sto
     _named_pair(store)
     _arrive(store, limosa(2), inss(2))
     first, second = _presences(store)
-    assert (first.state, second.state) == ("pending", "possible_same")
+    assert (first.state, second.state) == ("pending", "possible_same_person")
     assert second.same_as_id == first.id
     assert f"same-person {second.id}" in second.last_error
     assert limosa(2).digits not in second.last_error
@@ -236,7 +236,7 @@ def test_a_held_presence_is_never_sent(relay_config: ControllerConfig) -> None:
         relay.close()
         states = [p.state for p in _presences(store)]
         store.close()
-    assert report.sent == 1 and states == ["registered", "possible_same"]
+    assert report.sent == 1 and states == ["registered", "possible_same_person"]
 
 
 def test_a_held_presence_is_not_marked_missed_when_its_day_ends(
@@ -250,7 +250,7 @@ def test_a_held_presence_is_not_marked_missed_when_its_day_ends(
         assert relay.run_once().missed == 1
     finally:
         relay.close()
-    assert [p.state for p in _presences(store)] == ["missed", "possible_same"]
+    assert [p.state for p in _presences(store)] == ["missed", "possible_same_person"]
 
 
 @pytest.mark.parametrize(
@@ -279,7 +279,7 @@ def test_the_name_rule_ignores_accents_case_and_word_order(store: Store) -> None
     _roster(store, limosa(2), name="José Müller-García")
     _roster(store, inss(2), name="GARCIA MULLER jose")
     _arrive(store, inss(2), limosa(2))
-    assert [p.state for p in _presences(store)] == ["pending", "possible_same"]
+    assert [p.state for p in _presences(store)] == ["pending", "possible_same_person"]
 
 
 # --- the site manager decides ---------------------------------------------------------------
@@ -329,7 +329,7 @@ def test_the_anomalies_list_and_the_same_person_command(
         store.close()
     assert main(["--config", str(site), "anomalies", "--format", "json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
-    assert row["state"] == "possible_same" and row["person"] == inss(2).masked()
+    assert row["state"] == "possible_same_person" and row["person"] == inss(2).masked()
     assert main(["--config", str(site), "same-person", str(row["id"]), "--same"]) == 0
     assert "merged into presence" in capsys.readouterr().out
     assert main(["--config", str(site), "presences", "--format", "json"]) == 0

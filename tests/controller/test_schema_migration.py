@@ -79,3 +79,31 @@ def test_indexes_added_since_are_created_on_an_existing_table(db_url: str) -> No
         assert {"ix_events_dated", "ix_events_presence"} <= names
     finally:
         store.close()
+
+
+def test_a_version_1_database_takes_the_longer_presence_states(db_url: str) -> None:
+    """Schema 2 widened ``presences.state`` for ``possible_same_person``; the held
+    presences of a version 1 database keep their meaning under the new name."""
+    store = open_store(db_url)
+    with store.transaction() as conn:
+        conn.execute(schema.schema_version.delete())
+        conn.execute(schema.schema_version.insert().values(version=1, applied_at=datetime.now(UTC)))
+        if store.is_postgresql:
+            conn.exec_driver_sql("ALTER TABLE presences ALTER COLUMN state TYPE VARCHAR(16)")
+        conn.exec_driver_sql(
+            "INSERT INTO presences (client_ref, person_kind, person_id, workplace_id, date, "
+            "state, source, created_at, updated_at, attempts) VALUES ('r1', 'limosa', "
+            "'24912345678901234', '1Y102M7NZF7PZ', '2026-03-02', 'possible_same', 'checkin', "
+            "'2026-03-02 07:00:00', '2026-03-02 07:00:00', 0)"
+        )
+    store.close()
+    store = open_store(db_url)
+    try:
+        with store.transaction() as conn:
+            state = conn.execute(select(schema.presences.c.state)).scalar_one()
+            conn.execute(schema.presences.update().values(state="x" * 24))
+            versions = conn.execute(select(schema.schema_version.c.version)).scalars().all()
+        assert state == schema.POSSIBLE_SAME == "possible_same_person"
+        assert max(versions) == schema.SCHEMA_VERSION == 2
+    finally:
+        store.close()
