@@ -75,6 +75,19 @@ class PolicySection:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSection:
+    """The web console (controller/web): served when the section is present."""
+
+    host: str = "0.0.0.0"
+    port: int = 8443
+    tls: bool = True  # plain HTTP is allowed on a loopback host only
+    cert_file: str = "console.pem"  # issued by init-site from the site CA
+    key_file: str = "console.key"
+    session_idle_s: int = 7200
+    session_max_s: int = 43200
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerConfig:
     path: Path
     site: SiteSection
@@ -84,6 +97,7 @@ class ControllerConfig:
     timing: TimingSection
     policy: PolicySection
     config_version: int = CONFIG_VERSION
+    web: WebSection | None = None  # no [web] section: no console
 
     @property
     def terminals_path(self) -> Path:
@@ -102,6 +116,7 @@ _SECTIONS: dict[str, type] = {
     "timing": TimingSection,
     "policy": PolicySection,
 }
+_OPTIONAL_SECTIONS: dict[str, type] = {"web": WebSection}
 _POSITIVE = {
     ("broker", "port"),
     ("broker", "session_expiry_s"),
@@ -112,6 +127,9 @@ _POSITIVE = {
     ("timing", "retry_max_s"),
     ("timing", "poll_interval_s"),
     ("timing", "clock_skew_max_s"),
+    ("web", "port"),
+    ("web", "session_idle_s"),
+    ("web", "session_max_s"),
 }
 _NOT_NEGATIVE = {("timing", "in_doubt_grace_s")}
 T = TypeVar("T")
@@ -141,13 +159,16 @@ def parse(raw: dict[str, Any], file: Path) -> ControllerConfig:
     for name, value in raw.items():
         if name == "config_version":
             continue
-        if name not in _SECTIONS:
+        if name not in _SECTIONS and name not in _OPTIONAL_SECTIONS:
             raise ConfigError("unknown_section", f"{where}: unknown section [{name}]")
         if not isinstance(value, dict):
             raise ConfigError("wrong_type", f"{where}: [{name}] must be a table")
     sections: dict[str, Any] = {
         name: _section(where, name, cls, raw.get(name, {})) for name, cls in _SECTIONS.items()
     }
+    for name, cls in _OPTIONAL_SECTIONS.items():
+        if name in raw:
+            sections[name] = _section(where, name, cls, raw[name])
     config = ControllerConfig(path=file.resolve(), **sections)
     _check(where, config)
     return config
@@ -215,6 +236,21 @@ def _check(where: str, config: ControllerConfig) -> None:
         raise fail("policy", "unknown_person", f"must be one of {UNKNOWN_PERSON_POLICIES}")
     if config.policy.cooldown_s < 0:
         raise fail("policy", "cooldown_s", "must not be negative")
+    if config.web is not None:
+        _check_web(config.web, fail)
+
+
+def _check_web(web: WebSection, fail: Any) -> None:
+    from controller.web.listen import is_loopback
+
+    if not 0 < web.port < 65536:
+        raise fail("web", "port", "must be 1-65535")
+    if not web.tls and not is_loopback(web.host):
+        raise fail("web", "tls", "may be false only on a loopback host (127.0.0.1, ::1)")
+    if web.tls and not (web.cert_file and web.key_file):
+        raise fail("web", "cert_file", "cert_file and key_file are needed for TLS")
+    if web.session_max_s < web.session_idle_s:
+        raise fail("web", "session_max_s", "must not be below session_idle_s")
 
 
 def resolve(config: ControllerConfig, name: str) -> str:
