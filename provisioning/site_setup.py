@@ -19,7 +19,7 @@ from controller import config as controller_config
 from controller.errors import ControllerError
 from presence.clock import Clock, SystemClock
 from presence.ids import InvalidIdentifier, parse_company_id, parse_workplace_id
-from provisioning import pki, terminals
+from provisioning import console_cert, pki, terminals
 from provisioning.broker import CONTROLLER_USER, BrokerFiles, acl, mosquitto_conf
 from provisioning.controller_config import (
     CA_NAME,
@@ -156,13 +156,14 @@ def _stage_controller(
         record.name,
         LOOPBACK_HOSTS[1],
         record.broker_port,
-    )
+    ) + console_cert.web_section()
     _check_with_controller_parser(text, directory / CONFIG_NAME)
     files.write(directory / CONFIG_NAME, text)
     files.write(directory / CA_NAME, pki.cert_pem(ca.cert))
     files.write(directory / CERT_NAME, pki.cert_pem(controller.cert))
     files.write(directory / KEY_NAME, pki.key_pem(controller.key), SECRET)
     files.write(layout.terminals_file, terminals.render([]))
+    console_cert.stage(files, directory, ca, record.broker_hosts, now)
 
 
 def _check_with_controller_parser(text: str, path: Path) -> None:
