@@ -150,13 +150,16 @@ def _stage_controller(
     """The controller reaches the broker on the same machine, through loopback."""
     controller = pki.issue(ca, CONTROLLER_USER, "client", now)
     directory = layout.controller_dir
-    text = controller_toml(
-        str(record.workplace_id),
-        record.company_id.digits,
-        record.name,
-        LOOPBACK_HOSTS[1],
-        record.broker_port,
-    ) + console_cert.web_section()
+    text = (
+        controller_toml(
+            str(record.workplace_id),
+            record.company_id.digits,
+            record.name,
+            LOOPBACK_HOSTS[1],
+            record.broker_port,
+        )
+        + console_cert.web_section()
+    )
     _check_with_controller_parser(text, directory / CONFIG_NAME)
     files.write(directory / CONFIG_NAME, text)
     files.write(directory / CA_NAME, pki.cert_pem(ca.cert))
