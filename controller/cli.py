@@ -32,8 +32,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="ingest check-ins and relay presences to NSSO")
     roster = sub.add_parser("roster", help="the roster of people and their employers")
     roster_sub = roster.add_subparsers(dest="roster_command", required=True)
-    roster_import = roster_sub.add_parser("import", help="import a roster CSV file")
+    roster_import = roster_sub.add_parser(
+        "import",
+        help="import a roster file (CSV or XLSX): shows what changes, then applies the good rows",
+    )
     roster_import.add_argument("file", type=Path)
+    roster_import.add_argument(
+        "--dry-run", action="store_true", help="show the plan (added, changed, refused) only"
+    )
+    roster_list = roster_sub.add_parser("list", help="people on the roster")
+    roster_list.add_argument("--search", help="last digits of a number, or part of a name")
+    roster_list.add_argument("--format", choices=FORMATS, default="table")
+    for name, words in (
+        ("block", "refuse a person at every gate"),
+        ("unblock", "let a blocked person in again"),
+        ("remove", "take a person off the roster"),
+        ("history", "a person's check-ins, presences and receipts"),
+    ):
+        person_parser = roster_sub.add_parser(name, help=words)
+        person_parser.add_argument(
+            "person", help="national number, Limosa id, or last digits / name matching one person"
+        )
+        if name == "remove":
+            person_parser.add_argument("--employer", help="only this employer's entry")
+        person_parser.add_argument("--reveal", action="store_true", default=argparse.SUPPRESS)
     listing = sub.add_parser("presences", help="list presences")
     listing.add_argument("--date", help="YYYY-MM-DD, today or tomorrow")
     listing.add_argument("--state", choices=views.schema.STATES)
@@ -125,16 +147,15 @@ def _run(args: argparse.Namespace, config: ControllerConfig, store: Store) -> in
 
 
 def _roster(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
-    from controller.roster import import_file
+    from controller import roster, roster_cli
 
-    report = import_file(store, args.file)
-    print(
-        f"{report.imported} rows imported, {len(report.bad)} bad rows, "
-        f"{report.employers_found} waiting presences got their employer"
-    )
-    for line, reason in report.bad:
-        print(f"line {line}: {reason}")
-    return EXIT_OK if not report.bad else EXIT_FAILED
+    if args.roster_command == "import":
+        return roster_cli.import_file(store, args.file, args.dry_run)
+    if args.roster_command == "list":
+        rows = roster.people(store, args.search, reveal=args.reveal)
+        print(render(rows, roster.PEOPLE_COLUMNS, args.format))
+        return EXIT_OK
+    return roster_cli.person_command(store, args)
 
 
 def _presences(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:

@@ -130,6 +130,10 @@ presences = Table(
     Column("polled_at", UtcDateTime),
     # JSON list of earlier receipts this presence replaced (cancel or rejection + requeue)
     Column("previous_receipts", Text),
+    # A ``missed`` presence the site manager has dealt with (controller.anomaly_actions).
+    Column("acknowledged_at", UtcDateTime),
+    Column("acknowledged_by", String(100)),
+    Column("ack_comment", Text),
     UniqueConstraint("person_kind", "person_id", "workplace_id", "date", name="uq_presence"),
     Index("ix_presences_state_date", "state", "date"),
     Index("ix_presences_receipt", "receipt_id"),
@@ -157,6 +161,9 @@ events = Table(
     Column("presence_id", ForeignKey("presences.id")),
     Column("payload", LargeBinary, nullable=False),
     Index("ix_events_person_dated", "person_kind", "person_id", "dated_at"),
+    # The console's day views (feed, on site, refusals, first check-in of a presence).
+    Index("ix_events_dated", "dated_at"),
+    Index("ix_events_presence", "presence_id"),
 )
 
 roster = Table(
@@ -196,6 +203,8 @@ terminals = Table(
     # the check-ins of a terminal whose clock is not synchronised.
     Column("clock_offset_s", Float),
     Column("software_version", String(64)),
+    # The heartbeat's health items (JSON object of short strings: reader, camera, flow...).
+    Column("health", Text),
 )
 
 quarantine = Table(
@@ -209,6 +218,29 @@ quarantine = Table(
     Column("reason", String(64), nullable=False),
     Column("detail", Text, nullable=False),
     Column("payload", LargeBinary, nullable=False),
+)
+
+# Who did what in the console or with a site-manager command (controller.audit).
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("who", String(100), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("address", String(64)),
+    Index("ix_audit_at", "at"),
+)
+
+# Alerts already mailed, one row per condition (controller.alerts): each alert goes once.
+alerts_sent = Table(
+    "alerts_sent",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("subject", String(128), primary_key=True),
+    Column("sent_at", UtcDateTime, nullable=False),
 )
 
 # --- the web console (controller.accounts) -------------------------------------------------

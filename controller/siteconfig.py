@@ -59,9 +59,15 @@ def build(store: Store, config: ControllerConfig, day: date) -> tuple[SiteConfig
             .distinct()
         ).all()
         allowlist = frozenset(person_hash(salt, make_person(k, d)) for k, d in people)
+        blocked = conn.execute(
+            select(r.person_kind, r.person_id).where(r.blocked.is_(True)).distinct()
+        ).all()
+        blocklist = frozenset(person_hash(salt, make_person(k, d)) for k, d in blocked)
         policy = SitePolicy(config.policy.unknown_person, config.policy.cooldown_s)  # type: ignore[arg-type]
         digest = hashlib.sha256(
-            repr((sorted(allowlist), policy.unknown_person, policy.cooldown_s)).encode()
+            repr(
+                (sorted(allowlist), policy.unknown_person, policy.cooldown_s, sorted(blocklist))
+            ).encode()
         ).hexdigest()
         version = int(store.get_meta(conn, VERSION_KEY) or 0)
         if store.get_meta(conn, CONTENT_KEY) != digest:
@@ -75,6 +81,7 @@ def build(store: Store, config: ControllerConfig, day: date) -> tuple[SiteConfig
         salt=salt,
         policy=policy,
         allowlist=allowlist,
+        blocklist=blocklist,
     )
     return site_config, stamp
 

@@ -186,6 +186,7 @@ def _create_schema(store: Store) -> None:
             )
         schema.metadata.create_all(conn)
         added = _add_missing_columns(conn)
+        _add_missing_indexes(conn)
         if not found or max(found) < schema.SCHEMA_VERSION:
             conn.execute(
                 schema.schema_version.insert().values(
@@ -224,3 +225,17 @@ def _add_missing_columns(conn: Connection) -> list[str]:
             added.append(f"{table.name}.{column.name}")
             log.info("database column %s.%s added", table.name, column.name)
     return added
+
+
+def _add_missing_indexes(conn: Connection) -> None:
+    """Indexes the schema declares on tables that already existed (``create_all`` creates a
+    table's indexes only with the table)."""
+    present = {
+        table.name: {i["name"] for i in inspect(conn).get_indexes(table.name)}
+        for table in schema.metadata.sorted_tables
+    }
+    for table in schema.metadata.sorted_tables:
+        for index in table.indexes:
+            if index.name not in present[table.name]:
+                index.create(conn)
+                log.info("database index %s added", index.name)

@@ -1,7 +1,8 @@
 """Read-only views for the site manager: presences, who is on site, anomalies, terminals.
 
 Each returns plain rows (dicts); national numbers and Limosa ids are masked unless
-``reveal`` is asked for.
+``reveal`` is asked for. The CLI commands and the console's pages call the same functions
+(docs/console-api.md lists them); names come from the roster.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
-from controller import schema, siteconfig
+from controller import audit, schema, siteconfig
+from controller.audit import Actor
+from controller.errors import ControllerError, StoreError
 from controller.store import Store
 from presence.clock import BRUSSELS, brussels_date
 from presence.ids import CompanyId
+from presence.messages import HEARTBEAT_S, SILENT_AFTER_HEARTBEATS
 
 Row = dict[str, Any]
 
@@ -29,7 +33,7 @@ PRESENCE_COLUMNS = (
     "attempts",
     "detail",
 )
-ONSITE_COLUMNS = ("person", "employer", "since", "terminal", "credential")
+ONSITE_COLUMNS = ("person", "name", "employer", "since", "terminal", "credential")
 TERMINAL_COLUMNS = (
     "terminal",
     "direction",
@@ -92,6 +96,7 @@ def presences(
         rows = conn.execute(query).all()
     return [
         {
+            "id": row.id,
             "date": row.date.isoformat(),
             "person": show_person(row.person_kind, row.person_id, reveal),
             "employer": show_company(row.company_id),
@@ -111,10 +116,17 @@ STUCK_AFTER = timedelta(minutes=15)
 
 
 def anomalies(store: Store, reveal: bool = False) -> list[Row]:
+    return presences(store, where=_anomaly_condition(store), reveal=reveal)
+
+
+def _anomaly_condition(store: Store) -> ColumnElement[bool]:
+    """Anomaly states and presences stuck in ``sent``; a ``missed`` presence the site
+    manager acknowledged (controller.anomaly_actions) is dealt with."""
     p = schema.presences.c
     stuck = and_(p.state == schema.SENT, p.updated_at < store.clock.now() - STUCK_AFTER)
-    condition = or_(p.state.in_(schema.ANOMALY_STATES), stuck)
-    return presences(store, where=condition, reveal=reveal)
+    open_missed = and_(p.state == schema.MISSED, p.acknowledged_at.is_(None))
+    others = tuple(s for s in schema.ANOMALY_STATES if s != schema.MISSED)
+    return or_(p.state.in_(others), open_missed, stuck)
 
 
 def onsite(store: Store, reveal: bool = False) -> list[Row]:
@@ -143,9 +155,14 @@ def onsite(store: Store, reveal: bool = False) -> list[Row]:
         key = (row.person_kind, row.person_id)
         last[key] = row
         employer[key] = row.company_id or employer.get(key)
+    inside = [key for key, row in last.items() if row.direction == "in"]
+    with store.transaction() as conn:
+        names = names_of(conn, inside)
     return [
         {
             "person": show_person(kind, digits, reveal),
+            "name": names.get((kind, digits), ""),
+            "gate": row.terminal_id,
             "employer": show_company(employer[(kind, digits)]),
             "since": _local(row.dated_at),
             "terminal": row.terminal_id,
@@ -195,3 +212,498 @@ def quarantined(store: Store) -> list[Row]:
         }
         for row in rows
     ]
+
+
+# --- for the console's pages (and the matching commands) -------------------------------------
+
+PersonKey = tuple[str, str]  # person kind, person id
+_IN_CHUNK = 900  # ids per IN (...) list
+
+
+def local_time(moment: datetime | None) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` in Brussels time ("" for None)."""
+    return _local(moment)
+
+
+def channel_of(terminal_id: str | None) -> str:
+    """How a check-in came in: ``by_hand`` (the console, virtual terminal ``console-<user>``),
+    ``handheld`` (a team leader's phone, ``handheld-<account>``) or ``gate``."""
+    if not terminal_id:
+        return ""
+    if terminal_id.startswith(CONSOLE_PREFIX):
+        return "by_hand"
+    if terminal_id.startswith(HANDHELD_PREFIX):
+        return "handheld"
+    return "gate"
+
+
+CONSOLE_PREFIX = "console-"
+HANDHELD_PREFIX = "handheld-"
+
+
+def names_of(conn: Any, keys: list[PersonKey] | set[PersonKey]) -> dict[PersonKey, str]:
+    """The roster's name of each person (a national number linked to a Limosa id names
+    the Limosa id too)."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    r = schema.roster.c
+    ids = sorted({digits for _kind, digits in wanted})
+    found: dict[PersonKey, str] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        rows = conn.execute(
+            select(r.person_kind, r.person_id, r.limosa_id, r.name).where(
+                r.name.is_not(None), or_(r.person_id.in_(chunk), r.limosa_id.in_(chunk))
+            )
+        )
+        for row in rows:
+            for key in ((row.person_kind, row.person_id), ("limosa", row.limosa_id)):
+                if key in wanted:
+                    found.setdefault(key, row.name)
+    return found
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), BRUSSELS)
+    return start, datetime.combine(day + timedelta(days=1), time(0), BRUSSELS)
+
+
+REGISTERED_STATES = (schema.REGISTERED, schema.VALIDATED, schema.FAILED_REMARKS)
+WAITING_STATES = (schema.PENDING, schema.SENT)
+
+
+def today_counts(store: Store) -> Row:
+    """The Today page's figures: ``on_site`` (last passage today went in), ``admitted``
+    (people admitted at an entry today), ``refused`` (refusals published today),
+    ``registered`` (today's presences with a receipt), ``pending`` (waiting for or on their
+    way to NSSO), ``needs_employer`` and ``anomalies`` (what the Anomalies page lists)."""
+    now = store.clock.now()
+    today = brussels_date(now)
+    start, end = _day_bounds(today)
+    e, p = schema.events.c, schema.presences.c
+    with store.transaction() as conn:
+        decisions = conn.execute(
+            select(e.person_kind, e.person_id, e.direction, e.decision)
+            .where(e.dated_at >= start, e.dated_at < end)
+            .order_by(e.dated_at, e.id)
+        ).all()
+        states: dict[str, int] = dict(
+            conn.execute(
+                select(p.state, func.count()).where(p.date == today).group_by(p.state)
+            ).all()
+        )
+        open_anomalies = conn.execute(
+            select(func.count()).select_from(schema.presences).where(_anomaly_condition(store))
+        ).scalar_one()
+    last: dict[PersonKey, str] = {}
+    admitted: set[PersonKey] = set()
+    refused = 0
+    for row in decisions:
+        if row.decision == "admitted":
+            last[(row.person_kind, row.person_id)] = row.direction
+            if row.direction == "in":
+                admitted.add((row.person_kind, row.person_id))
+        else:
+            refused += 1
+    return {
+        "date": today.isoformat(),
+        "on_site": sum(1 for direction in last.values() if direction == "in"),
+        "admitted": len(admitted),
+        "refused": refused,
+        "registered": sum(states.get(s, 0) for s in REGISTERED_STATES),
+        "pending": sum(states.get(s, 0) for s in WAITING_STATES),
+        "needs_employer": states.get(schema.NEEDS_EMPLOYER, 0),
+        "anomalies": int(open_anomalies),
+    }
+
+
+FEED_COLUMNS = ("at", "gate", "channel", "direction", "decision", "reason", "person", "name")
+FEED_MAX = 200
+
+
+def feed(store: Store, since_id: int | None = None, limit: int = 50) -> list[Row]:
+    """The latest decisions at the gates, newest first, ids masked (never revealed here).
+    ``since_id``: only decisions stored after the row ``id`` a page saw last (live
+    updates); each row's ``id`` is the next ``since_id``."""
+    e = schema.events.c
+    query = (
+        select(
+            e.id,
+            e.dated_at,
+            e.terminal_id,
+            e.direction,
+            e.decision,
+            e.reason,
+            e.person_kind,
+            e.person_id,
+            e.credential_kind,
+        )
+        .order_by(e.id.desc())
+        .limit(max(1, min(limit, FEED_MAX)))
+    )
+    if since_id is not None:
+        query = query.where(e.id > since_id)
+    with store.transaction() as conn:
+        rows = conn.execute(query).all()
+        names = names_of(conn, {(r.person_kind, r.person_id) for r in rows})
+    return [
+        {
+            "id": row.id,
+            "at": _local(row.dated_at),
+            "gate": row.terminal_id,
+            "channel": channel_of(row.terminal_id),
+            "direction": row.direction,
+            "decision": row.decision,
+            "reason": row.reason,
+            "credential": row.credential_kind,
+            "person": show_person(row.person_kind, row.person_id, False),
+            "name": names.get((row.person_kind, row.person_id), ""),
+        }
+        for row in rows
+    ]
+
+
+def latest_event_id(store: Store) -> int:
+    """The newest stored check-in's row id (0 when none): where a live feed starts."""
+    with store.transaction() as conn:
+        return int(conn.execute(select(func.max(schema.events.c.id))).scalar_one() or 0)
+
+
+DAY_COLUMNS = (
+    "person",
+    "name",
+    "employer",
+    "gate",
+    "channel",
+    "first_checkin",
+    "state",
+    "receipt",
+    "validation",
+    "remarks",
+)
+
+
+def day_presences(
+    store: Store,
+    day: date,
+    *,
+    company: str | None = None,
+    state: str | None = None,
+    search: str | None = None,
+    reveal: bool = False,
+) -> list[Row]:
+    """The presences of ``day`` with who (name, number masked unless ``reveal``), employer,
+    gate and channel and time of the first admitted entry, state, receipt, NSSO's validation
+    status and remarks. Filters: ``company`` (enterprise number, any form), ``state``,
+    ``search`` (last digits of a number, or part of a name)."""
+    p, e = schema.presences.c, schema.events.c
+    query = select(schema.presences).where(p.date == day).order_by(p.id)
+    if state:
+        query = query.where(p.state == state)
+    if company:
+        digits = "".join(c for c in company if c.isdigit())
+        query = query.where(p.company_id == digits.zfill(10))
+    needle = (search or "").strip()
+    digits_only = needle.replace(".", "").replace("-", "").replace(" ", "")
+    by_digits = bool(needle) and digits_only.isdigit()
+    if by_digits:
+        query = query.where(p.person_id.endswith(digits_only, autoescape=True))
+    start, end = _day_bounds(day)
+    with store.transaction() as conn:
+        rows = conn.execute(query).all()
+        names = names_of(conn, {(r.person_kind, r.person_id) for r in rows})
+        first: dict[int, Any] = {}
+        if rows:
+            entries = conn.execute(
+                select(e.presence_id, e.terminal_id, e.dated_at)
+                .where(e.dated_at >= start, e.dated_at < end, e.presence_id.is_not(None))
+                .where(e.decision == "admitted", e.direction == "in")
+                .order_by(e.dated_at.desc(), e.id.desc())
+            )
+            first = {entry.presence_id: entry for entry in entries}  # the earliest wins
+    if needle and not by_digits:
+        lowered = needle.lower()
+        rows = [r for r in rows if lowered in names.get((r.person_kind, r.person_id), "").lower()]
+    result = []
+    for row in rows:
+        entry = first.get(row.id)
+        result.append(
+            {
+                "id": row.id,
+                "date": row.date.isoformat(),
+                "person": show_person(row.person_kind, row.person_id, reveal),
+                "name": names.get((row.person_kind, row.person_id), ""),
+                "employer": show_company(row.company_id),
+                "gate": entry.terminal_id if entry else "",
+                "channel": channel_of(entry.terminal_id) if entry else "",
+                "first_checkin": entry.dated_at.astimezone(BRUSSELS).strftime("%H:%M:%S")
+                if entry
+                else "",
+                "state": row.state,
+                "receipt": row.receipt_id or "",
+                "validation": row.registry_status or "",
+                "remarks": ", ".join(str(r) for r in json.loads(row.remarks or "[]")),
+                "source": row.source,
+                "detail": _detail(row),
+            }
+        )
+    return result
+
+
+def companies_of_day(store: Store, day: date) -> list[str]:
+    """The employers of ``day``'s presences (the company filter's choices)."""
+    p = schema.presences.c
+    with store.transaction() as conn:
+        found = conn.execute(
+            select(p.company_id).where(p.date == day, p.company_id.is_not(None)).distinct()
+        ).scalars()
+        return sorted(show_company(c) for c in found if c)
+
+
+REFUSAL_COLUMNS = ("at", "gate", "channel", "reason", "explanation", "person", "name")
+# What each published refusal means, in words a site manager can act on.
+REFUSAL_REASONS = {
+    "unknown_person": "not on this site's roster: import the roster, or check the employer",
+    "allowlist_stale": "the gate's list was too old to decide: check the terminal's link",
+    "blocked": "blocked on the roster",
+    "card_expired": "the eID card has expired: the worker needs a valid card",
+    "outbox_full": "the gate's outbox was full: check the terminal's link",
+}
+# Refusals a terminal decides but never publishes, so no page can list them (terminal/flows:
+# they name nobody, or are a repeat): the site manager hears of them only at the gate.
+NOT_PUBLISHED = {
+    "bad_card_data": "a card that could not be read, or is no eID card",
+    "not_an_l1_code": "a QR code that is no Limosa L1 code",
+    "bad_l1_code": "an L1 code whose content is broken",
+    "bad_keypad_entry": "a typed number that is neither a national number nor a Limosa id",
+    "already_inside": "the same person again within the cool-down (anti-passback)",
+    "outbox_full": "a refusal while the outbox was full (nothing could be stored)",
+}
+
+
+def refusals(store: Store, day: date | None = None, reveal: bool = False) -> list[Row]:
+    """The refusals published on ``day`` (default today), newest first, with time, gate,
+    reason and its explanation. A terminal whose outbox is filling stops recording
+    refusals (its heartbeat counts them as shed): ``terminal_health`` shows that."""
+    day = day or brussels_date(store.clock.now())
+    start, end = _day_bounds(day)
+    e = schema.events.c
+    with store.transaction() as conn:
+        rows = conn.execute(
+            select(
+                e.id,
+                e.dated_at,
+                e.terminal_id,
+                e.reason,
+                e.person_kind,
+                e.person_id,
+                e.credential_kind,
+                e.direction,
+            )
+            .where(e.dated_at >= start, e.dated_at < end, e.decision == "refused")
+            .order_by(e.dated_at.desc(), e.id.desc())
+        ).all()
+        names = names_of(conn, {(r.person_kind, r.person_id) for r in rows})
+    return [
+        {
+            "id": row.id,
+            "at": _local(row.dated_at),
+            "gate": row.terminal_id,
+            "channel": channel_of(row.terminal_id),
+            "reason": row.reason,
+            "explanation": REFUSAL_REASONS.get(row.reason, ""),
+            "person": show_person(row.person_kind, row.person_id, reveal),
+            "name": names.get((row.person_kind, row.person_id), ""),
+            "credential": row.credential_kind,
+            "direction": row.direction,
+        }
+        for row in rows
+    ]
+
+
+TERMINAL_HEALTH_COLUMNS = (
+    "terminal",
+    "link",
+    "heartbeat_age_s",
+    "silent",
+    "outbox_depth",
+    "outbox_alarm",
+    "clock_offset_s",
+    "version",
+    "revoked",
+    "tampered",
+)
+SILENT_AFTER_S = HEARTBEAT_S * SILENT_AFTER_HEARTBEATS
+# Heartbeat health items that say the enclosure is open. Today's heartbeat carries
+# ``flow`` (the check-in flow's state, ``fault`` for any fault), ``reader``, ``camera``,
+# ``broker``, ``controller`` and ``refused_shed``; a ``tamper`` or ``fault`` item naming
+# the tamper switch is read when a terminal sends one.
+TAMPER_VALUES = ("open", "opened", "tampered")
+
+
+def is_tampered(health: dict[str, str]) -> bool:
+    if health.get("tamper", "").lower() in TAMPER_VALUES:
+        return True
+    return "tampered" in health.get("fault", "").lower().replace(",", " ").split()
+
+
+def terminal_health(store: Store) -> list[Row]:
+    """Each known terminal: ``link`` (online, offline, never_seen), ``heartbeat_age_s``
+    (seconds since its latest status by our clock, its clock offset taken out), ``silent``
+    (not revoked and no heartbeat for ``SILENT_AFTER_S``), outbox depth and alarm, clock
+    offset, software version, revoked, ``tampered`` and the heartbeat's ``health`` items."""
+    now = store.clock.now()
+    t = schema.terminals.c
+    with store.transaction() as conn:
+        rows = conn.execute(select(schema.terminals).order_by(t.terminal_id)).all()
+    result = []
+    for row in rows:
+        age: float | None = None
+        if row.last_status_at is not None:
+            ours = row.last_status_at - timedelta(seconds=row.clock_offset_s or 0.0)
+            age = max(0.0, (now - ours).total_seconds())
+        health = _health_items(row.health)
+        result.append(
+            {
+                "terminal": row.terminal_id,
+                "direction": row.direction,
+                "link": row.last_state or "never_seen",
+                "heartbeat_age_s": round(age) if age is not None else None,
+                "silent": bool(not row.revoked and age is not None and age > SILENT_AFTER_S),
+                "outbox_depth": row.outbox_depth,
+                "outbox_alarm": bool(row.outbox_alarm),
+                "clock_offset_s": round(row.clock_offset_s, 1)
+                if row.clock_offset_s is not None
+                else None,
+                "clock_synced": row.clock_synced,
+                "version": row.software_version or "",
+                "revoked": bool(row.revoked),
+                "tampered": not row.revoked and is_tampered(health),
+                "health": health,
+            }
+        )
+    return result
+
+
+def _health_items(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in items.items()} if isinstance(items, dict) else {}
+
+
+def presence_detail(store: Store, presence_id: int, reveal: bool = False) -> Row:
+    """One presence with its evidence: every check-in event that made or joined it,
+    NSSO's answer (receipt, status, remarks or error codes, earlier receipts), its relay
+    batch and any acknowledgement. Raises ``StoreError('not_found')``."""
+    p, e, b = schema.presences.c, schema.events.c, schema.batches.c
+    with store.transaction() as conn:
+        row = conn.execute(select(schema.presences).where(p.id == presence_id)).first()
+        if row is None:
+            raise StoreError("not_found", f"no presence {presence_id}")
+        events = conn.execute(
+            select(
+                e.id,
+                e.event_id,
+                e.terminal_id,
+                e.dated_at,
+                e.scanned_at,
+                e.received_at,
+                e.clock_correction_s,
+                e.direction,
+                e.decision,
+                e.reason,
+                e.credential_kind,
+            )
+            .where(e.presence_id == presence_id)
+            .order_by(e.dated_at, e.id)
+        ).all()
+        batch = None
+        if row.batch_id is not None:
+            batch = conn.execute(
+                select(b.id, b.state, b.created_at, b.error).where(b.id == row.batch_id)
+            ).first()
+        names = names_of(conn, {(row.person_kind, row.person_id)})
+    return {
+        "id": row.id,
+        "date": row.date.isoformat(),
+        "person": show_person(row.person_kind, row.person_id, reveal),
+        "name": names.get((row.person_kind, row.person_id), ""),
+        "employer": show_company(row.company_id),
+        "state": row.state,
+        "source": row.source,
+        "receipt": row.receipt_id or "",
+        "validation": row.registry_status or "",
+        "remarks": [str(r) for r in json.loads(row.remarks or "[]")],
+        "last_error": row.last_error or "",
+        "previous_receipts": json.loads(row.previous_receipts or "[]"),
+        "attempts": row.attempts,
+        "created_at": _local(row.created_at),
+        "updated_at": _local(row.updated_at),
+        "registered_at": _local(row.registered_at),
+        "batch": {
+            "id": batch.id,
+            "state": batch.state,
+            "created_at": _local(batch.created_at),
+            "error": batch.error or "",
+        }
+        if batch is not None
+        else None,
+        "acknowledged_at": _local(row.acknowledged_at),
+        "acknowledged_by": row.acknowledged_by or "",
+        "ack_comment": row.ack_comment or "",
+        "checkins": [
+            {
+                "id": ev.id,
+                "event_id": ev.event_id,
+                "at": _local(ev.dated_at),
+                "scanned_at": _local(ev.scanned_at),
+                "received_at": _local(ev.received_at),
+                "clock_correction_s": ev.clock_correction_s,
+                "gate": ev.terminal_id,
+                "channel": channel_of(ev.terminal_id),
+                "direction": ev.direction,
+                "decision": ev.decision,
+                "reason": ev.reason,
+                "credential": ev.credential_kind,
+            }
+            for ev in events
+        ],
+    }
+
+
+def reveal_number(
+    store: Store,
+    *,
+    presence_id: int | None = None,
+    roster_id: int | None = None,
+    event_row_id: int | None = None,
+    actor: Actor | None = None,
+) -> str:
+    """One national number or Limosa id in full, for a manager who asked for it; with an
+    ``actor`` the reveal is audited in the same transaction. Exactly one reference is given.
+    Codes: ``bad_request``, ``not_found``."""
+    refs = [
+        (schema.presences, presence_id),
+        (schema.roster, roster_id),
+        (schema.events, event_row_id),
+    ]
+    given = [(table, ref) for table, ref in refs if ref is not None]
+    if len(given) != 1:
+        raise ControllerError("bad_request", "give exactly one of presence, roster or event")
+    table, ref = given[0]
+    with store.transaction() as conn:
+        row = conn.execute(
+            select(table.c.person_kind, table.c.person_id).where(table.c.id == ref)
+        ).first()
+        if row is None:
+            raise ControllerError("not_found", f"no {table.name} row {ref}")
+        person = siteconfig.make_person(row.person_kind, row.person_id)
+        audit.record_by(
+            conn, actor, store.clock.now(), "reveal", person.masked(), f"{table.name} {ref}"
+        )
+    return str(person)

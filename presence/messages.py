@@ -17,6 +17,10 @@ from presence.ids import PersonId
 MESSAGE_VERSION = 1
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # a site config with a large allowlist
 MAX_HEALTH_ITEMS = 16
+# A terminal publishes its status at least this often; the controller calls a terminal
+# silent when its latest heartbeat is older than ``SILENT_AFTER_HEARTBEATS`` of them.
+HEARTBEAT_S = 30.0
+SILENT_AFTER_HEARTBEATS = 3
 
 AckStatus = Literal["stored", "duplicate", "refused"]
 UnknownPersonPolicy = Literal["refuse", "admit_and_flag"]

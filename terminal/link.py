@@ -32,6 +32,7 @@ from paho.mqtt.properties import Properties
 
 from presence import topics
 from presence.clock import Clock, SystemClock
+from presence.messages import HEARTBEAT_S as SHARED_HEARTBEAT_S
 from presence.messages import (
     BadMessage,
     SiteConfig,
@@ -47,7 +48,7 @@ from terminal.outbox import Outbox, OutboxError
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 30.0
+HEARTBEAT_S = SHARED_HEARTBEAT_S  # shared with the controller (silent terminals)
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 60
 WINDOW = 100  # events sent and not yet acknowledged, at most

@@ -41,7 +41,8 @@ def test_roster_import_lists_bad_rows_and_keeps_good_ones(site, tmp_path, capsys
     roster.write_text(f"person,employer\n{inss(1)},{COMPANY}\n12345678901,{COMPANY}\n")
     assert main(["--config", str(site), "roster", "import", str(roster)]) == 1
     out = capsys.readouterr().out
-    assert "1 rows imported, 1 bad rows" in out and "line 3: invalid national number" in out
+    assert "1 to add" in out and "line 3: refused: invalid national number" in out
+    assert "applied: 1 added" in out
 
 
 def test_presences_are_masked_unless_revealed(site, capsys):

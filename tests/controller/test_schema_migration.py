@@ -58,3 +58,24 @@ def test_opening_a_current_database_again_changes_nothing(db_url: str) -> None:
         assert versions == [schema.SCHEMA_VERSION]
     finally:
         store.close()
+
+
+def test_indexes_added_since_are_created_on_an_existing_table(db_url: str) -> None:
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        for table in schema.metadata.sorted_tables:
+            table.create(conn)
+        conn.exec_driver_sql("DROP INDEX ix_events_dated")
+        conn.execute(
+            schema.schema_version.insert().values(
+                version=schema.SCHEMA_VERSION, applied_at=datetime.now(UTC)
+            )
+        )
+    engine.dispose()
+    store = open_store(db_url)
+    try:
+        with store.transaction() as conn:
+            names = {i["name"] for i in inspect(conn).get_indexes("checkin_events")}
+        assert {"ix_events_dated", "ix_events_presence"} <= names
+    finally:
+        store.close()
