@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import Response
 
 from controller import views
 from controller.web.door import Door, page
 
 
-def _rows(door: Door) -> list[dict[str, object]]:
-    return views.onsite(door.ctx.store)
+def _rows(door: Door) -> dict[str, Any]:
+    return {"rows": views.onsite(door.ctx.store), "now": door.ctx.clock.now()}
 
 
 @page()
 def onsite(door: Door) -> Response:
-    return door.render("onsite.html", rows=_rows(door), now=door.ctx.clock.now())
+    return door.render("onsite.html", **_rows(door))
 
 
 @page(live=True)
 def fragment(door: Door) -> Response:
-    return door.render("onsite_list.html", rows=_rows(door), now=door.ctx.clock.now())
+    return door.render("onsite_list.html", **_rows(door))
 
 
 @page()
 def printable(door: Door) -> Response:
-    return door.render("onsite_print.html", rows=_rows(door), now=door.ctx.clock.now())
+    return door.render("onsite_print.html", **_rows(door))
 
 
 @page()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from urllib.parse import urlencode
 
 from starlette.responses import Response
 
@@ -13,47 +14,72 @@ from controller.web import auditing
 from controller.web.door import Door, page
 from presence.clock import brussels_date
 
+MAX_SEARCH = 60
+
 
 @dataclass
 class Query:
     day: date
+    company: str = ""
     state: str = ""
+    search: str = ""
     errors: dict[str, str] = field(default_factory=dict)
 
     def params(self) -> str:
-        parts = [f"day={self.day.isoformat()}"]
-        if self.state:
-            parts.append(f"state={self.state}")
-        return "&".join(parts)
+        values = {"day": self.day.isoformat(), "company": self.company, "state": self.state,
+                  "search": self.search}  # fmt: skip
+        return urlencode({k: v for k, v in values.items() if v})
+
+
+def read_day(door: Door) -> tuple[date, dict[str, str]]:
+    """``?day=YYYY-MM-DD`` (default today); a bad value is reported next to its field."""
+    today = brussels_date(door.ctx.clock.now())
+    text = door.query("day").strip()
+    if not text:
+        return today, {}
+    try:
+        return date.fromisoformat(text), {}
+    except ValueError:
+        return today, {"day": door._("Not a date: use the picker or YYYY-MM-DD.")}
 
 
 def read_query(door: Door) -> Query:
-    """The day and filters asked for; a bad value is reported next to its field."""
-    query = Query(brussels_date(door.ctx.clock.now()))
-    text = door.query("day").strip()
-    if text:
-        try:
-            query.day = date.fromisoformat(text)
-        except ValueError:
-            query.errors["day"] = door._("Not a date: use the picker or YYYY-MM-DD.")
+    day, errors = read_day(door)
+    query = Query(day, errors=errors)
     state = door.query("state").strip()
     if state and state not in schema.STATES:
         query.errors["state"] = door._("Unknown state.")
-    elif state:
+    else:
         query.state = state
+    company = door.query("company").strip()
+    digits = "".join(c for c in company if c.isdigit())
+    if company and (len(digits) not in (9, 10) or len(company) > 14):
+        query.errors["company"] = door._("Not an enterprise number.")
+    else:
+        query.company = company
+    search = door.query("search").strip()
+    if len(search) > MAX_SEARCH:
+        query.errors["search"] = door._("Too long: type a name or the last digits.")
+    else:
+        query.search = search
     return query
 
 
-def _rows(door: Door, query: Query) -> list[dict[str, object]]:
-    return views.presences(door.ctx.store, day=query.day, state=query.state or None)
+def shown(door: Door, query: Query) -> list[dict[str, object]]:
+    """Exactly the rows the page shows for ``query`` (the exports use the same)."""
+    return views.day_presences(door.ctx.store, query.day, company=query.company or None,
+                               state=query.state or None,
+                               search=query.search or None)  # fmt: skip
 
 
 @page()
 def presences(door: Door) -> Response:
     query = read_query(door)
-    rows = [] if query.errors else _rows(door, query)
-    status = 400 if query.errors else 200
-    return door.render("presences.html", status, rows=rows, query=query, states=schema.STATES)
+    rows = [] if query.errors else shown(door, query)
+    companies = views.companies_of_day(door.ctx.store, query.day)
+    return door.render("presences.html", 400 if query.errors else 200, rows=rows, query=query,
+                       states=schema.STATES, companies=companies,
+                       cancelled=door.query("cancelled"))  # fmt: skip
 
 
 @page()
@@ -62,10 +88,10 @@ def export(door: Door) -> Response:
     query = read_query(door)
     if query.errors or fmt not in ("csv",):
         return door.render("error.html", 400, reason="bad_request")
-    rows = _rows(door, query)
+    rows = shown(door, query)
     auditing.record(door.ctx, door.user, "export.presences", address=door.address,
                     detail=f"{query.params()} {fmt} {len(rows)} rows")  # fmt: skip
-    body = render(rows, views.PRESENCE_COLUMNS, "csv") + "\n"
+    body = render(rows, views.DAY_COLUMNS, "csv") + "\n"
     name = f"presences-{query.day.isoformat()}.{fmt}"
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
-from controller import schema, views
+from controller import views
+from controller.web.banner import banner
 from controller.web.door import Door, page
 from presence.clock import brussels_date
+
+FEED_ROWS = 25
 
 
 def _today(door: Door) -> dict[str, Any]:
     store = door.ctx.store
-    day = brussels_date(door.ctx.clock.now())
-    states = Counter(str(p["state"]) for p in views.presences(store, day=day))
+    counts = views.today_counts(store)
     return {
-        "day": day,
-        "onsite": len(views.onsite(store)),
-        "admitted": sum(states.values()),
-        "registered": sum(
-            states[s] for s in (schema.REGISTERED, schema.VALIDATED, schema.FAILED_REMARKS)
-        ),
-        "pending": states[schema.PENDING] + states[schema.SENT],
-        "anomalies": sum(states[s] for s in schema.ANOMALY_STATES),
+        "day": brussels_date(door.ctx.clock.now()),
+        "counts": counts,
+        "feed": views.feed(store, limit=FEED_ROWS),
+        "banner": banner(door),
     }
 
 
