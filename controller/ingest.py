@@ -45,7 +45,7 @@ from controller.store import Store
 from controller.terminals import TerminalRegistry
 from presence import topics
 from presence.clock import Clock, SystemClock, brussels_date
-from presence.events import BadEvent, decode
+from presence.events import BadEvent, CheckIn, decode
 from presence.messages import Ack, BadMessage, decode_status, encode_acks, encode_site_config
 
 log = logging.getLogger(__name__)
@@ -352,7 +352,7 @@ class Ingest:
                 self.counters.duplicate += 1
             else:
                 self.counters.stored += 1
-            ack = Ack(result.checkin.event_id, outcome.status, outcome.presence_state)
+            ack = ack_of(result.checkin, outcome)
             handled.append(Handled(message, result.checkin.terminal_id, ack))
         return handled
 
@@ -398,17 +398,10 @@ class Ingest:
             event_id = _best_effort_event_id(message.payload)
             detail = f"{exc.code}: {exc}"
             return self._refuse(conn, message, terminal, event_id, "bad_payload", detail)
-        event_id = checkin.event_id
-        if checkin.terminal_id != terminal:
-            detail = "payload terminal_id differs from the topic's terminal"
-            return self._refuse(conn, message, terminal, event_id, "terminal_mismatch", detail)
-        refusal = self.terminals.check(terminal)
+        refusal = checkin_refusal(checkin, terminal, self.workplace, self.terminals.check)
         if refusal is not None:
-            detail = f"terminal {terminal} may not publish here"
-            return self._refuse(conn, message, terminal, event_id, refusal, detail)
-        if str(checkin.workplace_id) != self.workplace:
-            detail = "payload workplace_id is not this site's"
-            return self._refuse(conn, message, terminal, event_id, "wrong_workplace", detail)
+            reason, detail = refusal
+            return self._refuse(conn, message, terminal, checkin.event_id, reason, detail)
         return Arrival(checkin, message.payload, message.received_at)
 
     def _refuse(
@@ -457,6 +450,7 @@ class Ingest:
                 outbox_alarm=status.outbox_alarm,
                 clock_synced=status.clock_synced,
                 software_version=(status.software_version or "")[:64] or None,
+                health=json.dumps(status.health, sort_keys=True) if status.health else None,
                 **_clock_offset(status.at, message),
             )
         )
@@ -490,6 +484,29 @@ class Ingest:
                 site_config.version,
                 len(site_config.allowlist),
             )
+
+
+def checkin_refusal(
+    checkin: CheckIn, terminal: str, workplace: str, terminal_check: Callable[[str], str | None]
+) -> tuple[str, str] | None:
+    """The checks every door into the store applies to a decoded check-in, before
+    ``checkins.record_many`` stores it: this MQTT ingest, and ``controller.doors`` (the
+    console's registrations by hand, a team leader's phone). ``terminal`` is who delivered
+    it (the topic's terminal, or the virtual terminal); ``terminal_check`` says whether that
+    terminal may deliver here (None) or the refusal reason. Returns (reason, detail)."""
+    if checkin.terminal_id != terminal:
+        return "terminal_mismatch", "payload terminal_id differs from the topic's terminal"
+    refusal = terminal_check(terminal)
+    if refusal is not None:
+        return refusal, f"terminal {terminal} may not publish here"
+    if str(checkin.workplace_id) != workplace:
+        return "wrong_workplace", "payload workplace_id is not this site's"
+    return None
+
+
+def ack_of(checkin: CheckIn, outcome: checkins.Outcome) -> Ack:
+    """The end-to-end ack a stored (or duplicate) check-in earns."""
+    return Ack(checkin.event_id, outcome.status, outcome.presence_state)
 
 
 def _clock_offset(at: datetime | None, message: Incoming) -> dict[str, float]:

@@ -137,6 +137,7 @@ presences = Table(
     UniqueConstraint("person_kind", "person_id", "workplace_id", "date", name="uq_presence"),
     Index("ix_presences_state_date", "state", "date"),
     Index("ix_presences_receipt", "receipt_id"),
+    Index("ix_presences_date", "date"),  # the console's day views
 )
 
 events = Table(

@@ -8,6 +8,7 @@ Each returns plain rows (dicts); national numbers and Limosa ids are masked unle
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -148,28 +149,26 @@ def onsite(store: Store, reveal: bool = False) -> list[Row]:
             .select_from(schema.events.outerjoin(schema.presences, e.presence_id == p.id))
             .where(e.decision == "admitted", e.dated_at >= start, e.dated_at < now + timedelta(1))
             .order_by(e.dated_at, e.id)
-        ).all()
-    last: dict[tuple[str, str], Any] = {}
-    employer: dict[tuple[str, str], str | None] = {}
-    for row in rows:
-        key = (row.person_kind, row.person_id)
-        last[key] = row
-        employer[key] = row.company_id or employer.get(key)
-    inside = [key for key, row in last.items() if row.direction == "in"]
-    with store.transaction() as conn:
-        names = names_of(conn, inside)
+        )
+        last: dict[tuple[str, str], tuple[Any, ...]] = {}
+        employer: dict[tuple[str, str], str | None] = {}
+        for kind, digits, direction, at, gate, credential, company in rows:
+            key = (kind, digits)
+            last[key] = (direction, at, gate, credential)
+            employer[key] = company or employer.get(key)
+        inside = {key: row for key, row in last.items() if row[0] == "in"}
+        names = names_of(conn, set(inside))
     return [
         {
             "person": show_person(kind, digits, reveal),
             "name": names.get((kind, digits), ""),
-            "gate": row.terminal_id,
+            "gate": gate,
             "employer": show_company(employer[(kind, digits)]),
-            "since": _local(row.dated_at),
-            "terminal": row.terminal_id,
-            "credential": row.credential_kind,
+            "since": _local(at),
+            "terminal": gate,
+            "credential": credential,
         }
-        for (kind, digits), row in last.items()
-        if row.direction == "in"
+        for (kind, digits), (_direction, at, gate, credential) in inside.items()
     ]
 
 
@@ -248,15 +247,14 @@ def names_of(conn: Any, keys: list[PersonKey] | set[PersonKey]) -> dict[PersonKe
     if not wanted:
         return {}
     r = schema.roster.c
-    ids = sorted({digits for _kind, digits in wanted})
+    query = select(r.person_kind, r.person_id, r.limosa_id, r.name).where(r.name.is_not(None))
+    if len(wanted) > _IN_CHUNK:  # a whole day: one plain read of the roster is cheaper
+        batches = [conn.execute(query)]
+    else:
+        ids = sorted({digits for _kind, digits in wanted})
+        batches = [conn.execute(query.where(or_(r.person_id.in_(ids), r.limosa_id.in_(ids))))]
     found: dict[PersonKey, str] = {}
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        rows = conn.execute(
-            select(r.person_kind, r.person_id, r.limosa_id, r.name).where(
-                r.name.is_not(None), or_(r.person_id.in_(chunk), r.limosa_id.in_(chunk))
-            )
-        )
+    for rows in batches:
         for row in rows:
             for key in ((row.person_kind, row.person_id), ("limosa", row.limosa_id)):
                 if key in wanted:
@@ -299,11 +297,11 @@ def today_counts(store: Store) -> Row:
     last: dict[PersonKey, str] = {}
     admitted: set[PersonKey] = set()
     refused = 0
-    for row in decisions:
-        if row.decision == "admitted":
-            last[(row.person_kind, row.person_id)] = row.direction
-            if row.direction == "in":
-                admitted.add((row.person_kind, row.person_id))
+    for kind, digits, direction, decision in decisions:
+        if decision == "admitted":
+            last[(kind, digits)] = direction
+            if direction == "in":
+                admitted.add((kind, digits))
         else:
             refused += 1
     return {
@@ -398,7 +396,12 @@ def day_presences(
     status and remarks. Filters: ``company`` (enterprise number, any form), ``state``,
     ``search`` (last digits of a number, or part of a name)."""
     p, e = schema.presences.c, schema.events.c
-    query = select(schema.presences).where(p.date == day).order_by(p.id)
+    query = (
+        select(p.id, p.person_kind, p.person_id, p.company_id, p.state, p.receipt_id,
+               p.registry_status, p.remarks, p.last_error, p.previous_receipts, p.source)
+        .where(p.date == day)
+        .order_by(p.id)
+    )  # fmt: skip
     if state:
         query = query.where(p.state == state)
     if company:
@@ -411,9 +414,9 @@ def day_presences(
         query = query.where(p.person_id.endswith(digits_only, autoescape=True))
     start, end = _day_bounds(day)
     with store.transaction() as conn:
-        rows = conn.execute(query).all()
-        names = names_of(conn, {(r.person_kind, r.person_id) for r in rows})
-        first: dict[int, Any] = {}
+        rows = [tuple(row) for row in conn.execute(query)]
+        names = names_of(conn, {(row[1], row[2]) for row in rows})
+        first: dict[int, tuple[str, datetime]] = {}
         if rows:
             entries = conn.execute(
                 select(e.presence_id, e.terminal_id, e.dated_at)
@@ -421,34 +424,55 @@ def day_presences(
                 .where(e.decision == "admitted", e.direction == "in")
                 .order_by(e.dated_at.desc(), e.id.desc())
             )
-            first = {entry.presence_id: entry for entry in entries}  # the earliest wins
+            first = {pid: (gate, at) for pid, gate, at in entries}  # the earliest wins
     if needle and not by_digits:
         lowered = needle.lower()
-        rows = [r for r in rows if lowered in names.get((r.person_kind, r.person_id), "").lower()]
+        rows = [r for r in rows if lowered in names.get((r[1], r[2]), "").lower()]
+    shown_day = day.isoformat()
+    companies: dict[str | None, str] = {}
     result = []
-    for row in rows:
-        entry = first.get(row.id)
+    for pid, kind, person, company_id, row_state, receipt, status, remarks_text, error, \
+            previous, source in rows:  # fmt: skip
+        gate, at = first.get(pid, ("", None))
+        remarks = _remarks(remarks_text)
+        if company_id not in companies:
+            companies[company_id] = show_company(company_id)
+        detail = ""
+        if remarks or error or previous:
+            detail = _detail(_DetailRow(row_state, remarks_text, error, previous))
         result.append(
             {
-                "id": row.id,
-                "date": row.date.isoformat(),
-                "person": show_person(row.person_kind, row.person_id, reveal),
-                "name": names.get((row.person_kind, row.person_id), ""),
-                "employer": show_company(row.company_id),
-                "gate": entry.terminal_id if entry else "",
-                "channel": channel_of(entry.terminal_id) if entry else "",
-                "first_checkin": entry.dated_at.astimezone(BRUSSELS).strftime("%H:%M:%S")
-                if entry
-                else "",
-                "state": row.state,
-                "receipt": row.receipt_id or "",
-                "validation": row.registry_status or "",
-                "remarks": ", ".join(str(r) for r in json.loads(row.remarks or "[]")),
-                "source": row.source,
-                "detail": _detail(row),
+                "id": pid,
+                "date": shown_day,
+                "person": show_person(kind, person, reveal),
+                "name": names.get((kind, person), ""),
+                "employer": companies[company_id],
+                "gate": gate,
+                "channel": channel_of(gate),
+                "first_checkin": at.astimezone(BRUSSELS).strftime("%H:%M:%S") if at else "",
+                "state": row_state,
+                "receipt": receipt or "",
+                "validation": status or "",
+                "remarks": ", ".join(remarks),
+                "source": source,
+                "detail": detail,
             }
         )
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class _DetailRow:
+    state: str
+    remarks: str | None
+    last_error: str | None
+    previous_receipts: str | None
+
+
+def _remarks(text: str | None) -> list[str]:
+    if not text or text == "[]":
+        return []
+    return [str(r) for r in json.loads(text)]
 
 
 def companies_of_day(store: Store, day: date) -> list[str]:
