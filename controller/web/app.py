@@ -58,7 +58,7 @@ def routes() -> list[Route | Mount]:
         Route("/roster/{entry:int}", pages.roster.person, methods=get),
         Route("/refused", pages.refused.refused, methods=get),
         Route("/proof", pages.proof.proof, methods=get),
-        Route("/proof.{fmt}", pages.proof.download, methods=get),
+        Route("/proof.{fmt}", pages.proof.download_proof, methods=get),
         Route("/quarantine", pages.quarantine.quarantine, methods=get),
         Route("/quarantine/replay", pages.quarantine.replay, methods=post),
         Route("/audit", pages.audit.audit, methods=get),
@@ -75,16 +75,18 @@ async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     reason = {404: "not_found", 405: "not_allowed", 413: "too_large"}.get(status, "bad_request")
     ctx = context(request)
-    return render(request, ctx, language(request, ctx), None, "error.html", status,
-                  {"reason": reason})  # fmt: skip
+    return render(
+        request, ctx, language(request, ctx), None, "error.html", status, {"reason": reason}
+    )
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
     """Never a stack trace: a plain page, and the error in the log for the administrator."""
     log.error("console page %s failed: %s: %s", request.url.path, type(exc).__name__, exc)
     ctx = context(request)
-    return render(request, ctx, language(request, ctx), None, "error.html", 500,
-                  {"reason": "server"})  # fmt: skip
+    return render(
+        request, ctx, language(request, ctx), None, "error.html", 500, {"reason": "server"}
+    )
 
 
 def create_app(ctx: WebContext) -> Starlette:

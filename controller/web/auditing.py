@@ -21,5 +21,12 @@ def record(
     address: str | None = None,
 ) -> None:
     with ctx.store.transaction() as conn:
-        audit.record(conn, at=ctx.clock.now(), who=who, action=action, target=target,
-                     detail=detail, address=address)  # fmt: skip
+        audit.record(
+            conn,
+            at=ctx.clock.now(),
+            who=who,
+            action=action,
+            target=target,
+            detail=detail,
+            address=address,
+        )

@@ -65,10 +65,18 @@ def _login_page(
     ctx = context(request)
     token = secrets.token_urlsafe(24)
     request.scope["sg_login_csrf"] = token
-    response = render(request, ctx, lang, None, "login.html", status,
-                      {"next": safe_next(next_path), "name": name, "error": error})  # fmt: skip
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, path="/login", secure=ctx.secure,
-                        httponly=True, samesite="strict")  # fmt: skip
+    response = render(
+        request,
+        ctx,
+        lang,
+        None,
+        "login.html",
+        status,
+        {"next": safe_next(next_path), "name": name, "error": error},
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, path="/login", secure=ctx.secure, httponly=True, samesite="strict"
+    )
     return response
 
 
@@ -84,30 +92,38 @@ async def login(request: Request) -> Response:
     next_path = door.field("next")
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(door.form.get(CSRF_FIELD, ""), expected):
-        return _login_page(request, lang, next_path=next_path, name=name,
-                           error="expired", status=403)  # fmt: skip
+        return _login_page(
+            request, lang, next_path=next_path, name=name, error="expired", status=403
+        )
     address = door.address
     wait = ctx.throttle.blocked(name, address)
     if wait > 0:
-        await run_in_threadpool(auditing.record, ctx, _who(name), "login.throttled",
-                                address=address)  # fmt: skip
-        response = _login_page(request, lang, next_path=next_path, name=name,
-                               error="throttled", status=429)  # fmt: skip
+        await run_in_threadpool(
+            auditing.record, ctx, _who(name), "login.throttled", address=address
+        )
+        response = _login_page(
+            request, lang, next_path=next_path, name=name, error="throttled", status=429
+        )
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
     account = await run_in_threadpool(accounts.authenticate, ctx.store, name, password)
     if account is None:
         ctx.throttle.failed(name, address)
-        await run_in_threadpool(auditing.record, ctx, _who(name), "login.failed",
-                                address=address)  # fmt: skip
-        return _login_page(request, lang, next_path=next_path, name=name,
-                           error="wrong", status=401)  # fmt: skip
+        await run_in_threadpool(auditing.record, ctx, _who(name), "login.failed", address=address)
+        return _login_page(request, lang, next_path=next_path, name=name, error="wrong", status=401)
     ctx.throttle.succeeded(name)
     cookie, _session = await run_in_threadpool(ctx.sessions.open, account, address)
     await run_in_threadpool(auditing.record, ctx, account.name, "login", address=address)
     response = RedirectResponse(safe_next(next_path), 303)
-    response.set_cookie(session_cookie(ctx), cookie, max_age=int(ctx.sessions.max.total_seconds()),
-                        path="/", secure=ctx.secure, httponly=True, samesite="lax")  # fmt: skip
+    response.set_cookie(
+        session_cookie(ctx),
+        cookie,
+        max_age=int(ctx.sessions.max.total_seconds()),
+        path="/",
+        secure=ctx.secure,
+        httponly=True,
+        samesite="lax",
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
@@ -123,8 +139,9 @@ def logout(door: Door) -> Response:
     door.ctx.sessions.close(door.session)
     auditing.record(door.ctx, door.user, "logout", address=door.address)
     response = door.redirect("/login")
-    response.delete_cookie(session_cookie(door.ctx), path="/", secure=door.ctx.secure,
-                           httponly=True, samesite="lax")  # fmt: skip
+    response.delete_cookie(
+        session_cookie(door.ctx), path="/", secure=door.ctx.secure, httponly=True, samesite="lax"
+    )
     return response
 
 
@@ -134,6 +151,13 @@ async def switch_language(request: Request) -> Response:
     response = RedirectResponse(safe_next(request.query_params.get("next")), 303)
     if code in i18n.LANGUAGES:
         ctx = context(request)
-        response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, path="/",
-                            secure=ctx.secure, httponly=True, samesite="lax")  # fmt: skip
+        response.set_cookie(
+            i18n.COOKIE,
+            code,
+            max_age=365 * 86400,
+            path="/",
+            secure=ctx.secure,
+            httponly=True,
+            samesite="lax",
+        )
     return response

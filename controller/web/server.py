@@ -57,9 +57,14 @@ class ConsoleServer:
                 if not Path(path).is_file():
                     raise ConfigError("tls", f"{config.path}: [web] {path} is missing")
             ssl = {"ssl_certfile": cert, "ssl_keyfile": key}
-        self.ctx = WebContext.build(config, store, clock=clock, secure=self.tls,
-                                    registry_factory=registry_factory,
-                                    live_poll_s=live_poll_s)  # fmt: skip
+        self.ctx = WebContext.build(
+            config,
+            store,
+            clock=clock,
+            secure=self.tls,
+            registry_factory=registry_factory,
+            live_poll_s=live_poll_s,
+        )
         self.app = create_app(self.ctx)
         self._server = uvicorn.Server(
             uvicorn.Config(

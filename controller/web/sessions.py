@@ -120,8 +120,14 @@ class Sessions:
                     .values(last_seen_at=now)
                 )
                 last_seen = now
-        account = Account(int(row.account_id), row.name, row.role, bool(row.disabled),
-                          row.account_created, row.last_login_at)  # fmt: skip
+        account = Account(
+            int(row.account_id),
+            row.name,
+            row.role,
+            bool(row.disabled),
+            row.account_created,
+            row.last_login_at,
+        )
         return Session(row.token_hash, account, row.csrf_token, row.created_at, last_seen)
 
     def close(self, session: Session) -> None:

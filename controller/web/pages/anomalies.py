@@ -58,10 +58,17 @@ def cancel(door: Door) -> Response:
         except ControllerError as exc:
             errors["receipt"] = f"{exc} [{exc.code}]"
         else:
-            auditing.record(door.ctx, door.user, "presence.cancel", target=receipt,
-                            detail=f"{reason}: {result.status}", address=door.address)  # fmt: skip
+            auditing.record(
+                door.ctx,
+                door.user,
+                "presence.cancel",
+                target=receipt,
+                detail=f"{reason}: {result.status}",
+                address=door.address,
+            )
             return door.redirect(f"/presences?cancelled={receipt}")
         finally:
             registry.close()
-    return door.render("cancel.html", 400, receipt=receipt, reasons=REASONS, errors=errors,
-                       reason=reason)  # fmt: skip
+    return door.render(
+        "cancel.html", 400, receipt=receipt, reasons=REASONS, errors=errors, reason=reason
+    )

@@ -6,8 +6,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from controller import views
+from controller import reports, views
 from controller.web.door import Door, page
+from controller.web.pages.presences import download
 
 
 def _rows(door: Door) -> dict[str, Any]:
@@ -31,4 +32,5 @@ def printable(door: Door) -> Response:
 
 @page()
 def pdf(door: Door) -> Response:
-    return door.render("error.html", 404, reason="not_found")
+    done = reports.evacuation_pdf(door.ctx.store, door.ctx.config, actor=door.actor())
+    return download(done)

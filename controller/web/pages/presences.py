@@ -8,9 +8,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from controller import schema, views
-from controller.output import render
-from controller.web import auditing
+from controller import reports, schema, views
 from controller.web.door import Door, page
 from presence.clock import brussels_date
 
@@ -26,8 +24,12 @@ class Query:
     errors: dict[str, str] = field(default_factory=dict)
 
     def params(self) -> str:
-        values = {"day": self.day.isoformat(), "company": self.company, "state": self.state,
-                  "search": self.search}  # fmt: skip
+        values = {
+            "day": self.day.isoformat(),
+            "company": self.company,
+            "state": self.state,
+            "search": self.search,
+        }
         return urlencode({k: v for k, v in values.items() if v})
 
 
@@ -67,9 +69,13 @@ def read_query(door: Door) -> Query:
 
 def shown(door: Door, query: Query) -> list[dict[str, object]]:
     """Exactly the rows the page shows for ``query`` (the exports use the same)."""
-    return views.day_presences(door.ctx.store, query.day, company=query.company or None,
-                               state=query.state or None,
-                               search=query.search or None)  # fmt: skip
+    return views.day_presences(
+        door.ctx.store,
+        query.day,
+        company=query.company or None,
+        state=query.state or None,
+        search=query.search or None,
+    )
 
 
 @page()
@@ -77,21 +83,38 @@ def presences(door: Door) -> Response:
     query = read_query(door)
     rows = [] if query.errors else shown(door, query)
     companies = views.companies_of_day(door.ctx.store, query.day)
-    return door.render("presences.html", 400 if query.errors else 200, rows=rows, query=query,
-                       states=schema.STATES, companies=companies,
-                       cancelled=door.query("cancelled"))  # fmt: skip
+    return door.render(
+        "presences.html",
+        400 if query.errors else 200,
+        rows=rows,
+        query=query,
+        states=schema.STATES,
+        companies=companies,
+        cancelled=door.query("cancelled"),
+    )
 
 
 @page()
 def export(door: Door) -> Response:
     fmt = door.request.path_params["fmt"]
     query = read_query(door)
-    if query.errors or fmt not in ("csv",):
+    if query.errors or fmt not in reports.EXPORT_FORMATS:
         return door.render("error.html", 400, reason="bad_request")
     rows = shown(door, query)
-    auditing.record(door.ctx, door.user, "export.presences", address=door.address,
-                    detail=f"{query.params()} {fmt} {len(rows)} rows")  # fmt: skip
-    body = render(rows, views.DAY_COLUMNS, "csv") + "\n"
-    name = f"presences-{query.day.isoformat()}.{fmt}"
-    return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+    done = reports.export(
+        door.ctx.store,
+        rows,
+        views.DAY_COLUMNS,
+        fmt,
+        what=f"presences-{query.day.isoformat()}",
+        actor=door.actor(),
+    )
+    return download(done)
+
+
+def download(done: reports.Export) -> Response:
+    return Response(
+        done.data,
+        media_type=done.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{done.filename}"'},
+    )

@@ -13,5 +13,11 @@ from controller.web.pages.presences import read_day
 def refused(door: Door) -> Response:
     day, errors = read_day(door)
     rows = [] if errors else views.refusals(door.ctx.store, day)
-    return door.render("refused.html", 400 if errors else 200, rows=rows, day=day,
-                       errors=errors, unpublished=views.NOT_PUBLISHED)  # fmt: skip
+    return door.render(
+        "refused.html",
+        400 if errors else 200,
+        rows=rows,
+        day=day,
+        errors=errors,
+        unpublished=views.NOT_PUBLISHED,
+    )

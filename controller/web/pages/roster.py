@@ -67,8 +67,9 @@ def _list(door: Door, status: int = 200, **values: object) -> Response:
     rows = roster.people(door.ctx.store, search or None)
     values.setdefault("errors", {})
     values.setdefault("plan", None)
-    return door.render("roster.html", status, rows=rows, search=search,
-                       done=door.query("done"), **values)  # fmt: skip
+    return door.render(
+        "roster.html", status, rows=rows, search=search, done=door.query("done"), **values
+    )
 
 
 @page()
@@ -143,5 +144,8 @@ def person(door: Door) -> Response:
         who = person_of_roster_entry(door.ctx.store, door.request.path_params["entry"])
     except ControllerError:
         return door.render("error.html", 404, reason="not_found")
-    return door.render("person.html", person=roster.history(door.ctx.store, who),
-                       entry=door.request.path_params["entry"])  # fmt: skip
+    return door.render(
+        "person.html",
+        person=roster.history(door.ctx.store, who),
+        entry=door.request.path_params["entry"],
+    )

@@ -41,5 +41,6 @@ def events(door: Door) -> Response:
     hub = door.ctx.hub
     if hub.full:
         return door.render("error.html", 503, reason="busy")
-    return StreamingResponse(hub.stream(), media_type="text/event-stream",
-                             headers={"X-Accel-Buffering": "no"})  # fmt: skip
+    return StreamingResponse(
+        hub.stream(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+    )

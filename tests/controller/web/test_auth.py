@@ -9,8 +9,20 @@ from controller import audit as trail
 from presence.clock import ManualClock
 from tests.controller.web.conftest import PASSWORD
 
-PAGES = ["/", "/onsite", "/presences", "/anomalies", "/terminals", "/roster", "/refused",
-         "/proof", "/quarantine", "/audit", "/register", "/onsite/print"]  # fmt: skip
+PAGES = [
+    "/",
+    "/onsite",
+    "/presences",
+    "/anomalies",
+    "/terminals",
+    "/roster",
+    "/refused",
+    "/proof",
+    "/quarantine",
+    "/audit",
+    "/register",
+    "/onsite/print",
+]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -27,8 +39,9 @@ def test_a_live_fragment_without_a_session_answers_401_not_a_redirect(console) -
 
 def test_signing_in_opens_the_page_asked_for_and_is_audited(console) -> None:
     token = console.csrf("/login?next=/terminals")
-    answer = console.post("/login", {"name": "vera", "password": PASSWORD, "csrf": token,
-                                     "next": "/terminals"})  # fmt: skip
+    answer = console.post(
+        "/login", {"name": "vera", "password": PASSWORD, "csrf": token, "next": "/terminals"}
+    )
     assert answer.status_code == 303 and answer.headers["location"] == "/terminals"
     assert console.client.get("/terminals").status_code == 200
     assert [e["action"] for e in trail.entries(console.store, who="vera")] == ["login"]
@@ -54,8 +67,9 @@ def test_after_login_next_never_leaves_the_console(console) -> None:
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
         console.client.cookies.clear()
         token = console.csrf("/login")
-        answer = console.post("/login", {"name": "vera", "password": PASSWORD, "csrf": token,
-                                         "next": target})  # fmt: skip
+        answer = console.post(
+            "/login", {"name": "vera", "password": PASSWORD, "csrf": token, "next": target}
+        )
         assert answer.headers["location"] == "/"
 
 
@@ -78,16 +92,22 @@ def test_a_login_without_its_csrf_token_is_refused(console) -> None:
 def test_failed_logins_of_one_account_are_rate_limited_with_429(console) -> None:
     for _ in range(5):
         token = console.csrf("/login")
-        assert console.post("/login", {"name": "vera", "password": "nope nope nope",
-                                       "csrf": token}).status_code == 401  # fmt: skip
+        assert (
+            console.post(
+                "/login", {"name": "vera", "password": "nope nope nope", "csrf": token}
+            ).status_code
+            == 401
+        )
     token = console.csrf("/login")
     answer = console.post("/login", {"name": "vera", "password": PASSWORD, "csrf": token})
     assert answer.status_code == 429 and int(answer.headers["retry-after"]) > 0
     assert trail.entries(console.store, action="login.throttled")
     # another account from another office is not held up by vera's
     other = console.csrf("/login")
-    assert console.post("/login", {"name": "mia", "password": PASSWORD,
-                                   "csrf": other}).status_code == 303  # fmt: skip
+    assert (
+        console.post("/login", {"name": "mia", "password": PASSWORD, "csrf": other}).status_code
+        == 303
+    )
 
 
 def test_failed_logins_from_one_address_are_rate_limited_across_names(console) -> None:
@@ -107,8 +127,10 @@ def test_the_rate_limit_ends_after_its_window(make_console) -> None:
         console.post("/login", {"name": "vera", "password": "nope nope nope", "csrf": token})
     clock.advance(15 * 60 + 1)
     token = console.csrf("/login")
-    assert console.post("/login", {"name": "vera", "password": PASSWORD,
-                                   "csrf": token}).status_code == 303  # fmt: skip
+    assert (
+        console.post("/login", {"name": "vera", "password": PASSWORD, "csrf": token}).status_code
+        == 303
+    )
 
 
 def test_logout_ends_the_session_on_the_server(console) -> None:
@@ -166,8 +188,9 @@ def test_a_tampered_cookie_opens_nothing(console) -> None:
     console.login("vera")
     value = console.client.cookies["sg_session"]
     token, _, signature = value.rpartition(".")
-    console.client.cookies.set("sg_session", token[:-1] + ("A" if token[-1] != "A" else "B")
-                               + "." + signature)  # fmt: skip
+    console.client.cookies.set(
+        "sg_session", token[:-1] + ("A" if token[-1] != "A" else "B") + "." + signature
+    )
     assert console.client.get("/", follow_redirects=False).status_code == 303
 
 

@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import UTC, datetime
 
+import openpyxl
 import pytest
 
 from controller import audit as trail
@@ -14,8 +15,20 @@ from controller import checkins, roster
 from presence.events import encode
 from tests.controller.support import COMPANY, checkin, inss, limosa
 
-READ_PAGES = ["/", "/onsite", "/onsite/print", "/presences", "/anomalies", "/terminals", "/roster",
-              "/refused", "/proof", "/quarantine", "/live/today", "/live/onsite"]  # fmt: skip
+READ_PAGES = [
+    "/",
+    "/onsite",
+    "/onsite/print",
+    "/presences",
+    "/anomalies",
+    "/terminals",
+    "/roster",
+    "/refused",
+    "/proof",
+    "/quarantine",
+    "/live/today",
+    "/live/onsite",
+]
 
 
 def _record(store, *events) -> None:
@@ -143,11 +156,29 @@ def test_the_csv_export_holds_exactly_the_rows_shown(console) -> None:
     page = console.client.get("/presences?state=pending").text
     answer = console.client.get("/presences.csv?state=pending")
     assert answer.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(answer.text)))
-    assert sorted(r["person"] for r in rows) == sorted([inss(1).masked(), inss(2).masked(),
-                                                         limosa(3).masked()])  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))
+    assert sorted(r["person"] for r in rows) == sorted(
+        [inss(1).masked(), inss(2).masked(), limosa(3).masked()]
+    )
     assert all(r["person"] in page for r in rows)
     assert trail.entries(console.store, action="export")
+    book = openpyxl.load_workbook(
+        io.BytesIO(console.client.get("/presences.xlsx?state=pending").content)
+    )
+    sheet = book.active
+    assert sorted(row[0] for row in sheet.iter_rows(min_row=2, values_only=True)) == sorted(
+        r["person"] for r in rows
+    )
+
+
+def test_the_pdf_downloads_are_pdf_files(console) -> None:
+    _record(console.store, checkin(limosa(3)))
+    console.login("vera")
+    for path in ("/onsite.pdf", "/proof.pdf", "/proof.csv", "/proof.xlsx"):
+        answer = console.client.get(path)
+        assert answer.status_code == 200, path
+        assert "attachment" in answer.headers["content-disposition"]
+    assert console.client.get("/onsite.pdf").content.startswith(b"%PDF")
 
 
 # --- the roster upload ----------------------------------------------------------------------
@@ -159,8 +190,10 @@ def _upload(console, csrf, name: str, data: bytes, mime: str = "text/csv"):
 
 def test_an_upload_with_bad_rows_changes_nothing_until_confirmed(console) -> None:
     csrf = console.login("mia")
-    data = (f"persoon;werkgever;naam\n{inss(1)};{COMPANY};An Jacobs\n"
-            f"12345678901;{COMPANY};Bad Number\n{inss(2)};;No Employer\n").encode()  # fmt: skip
+    data = (
+        f"persoon;werkgever;naam\n{inss(1)};{COMPANY};An Jacobs\n"
+        f"12345678901;{COMPANY};Bad Number\n{inss(2)};;No Employer\n"
+    ).encode()
     preview = _upload(console, csrf, "ploeg.csv", data)
     assert preview.status_code == 200
     assert "An Jacobs" in preview.text and "Refused rows" in preview.text
@@ -226,3 +259,35 @@ def test_a_persons_history_lists_presences_and_check_ins(console) -> None:
     console.login("vera")
     page = console.client.get(f"/roster/{entry['id']}").text
     assert "An Jacobs" in page and "gate-1" in page and inss(1).digits not in page
+
+
+def test_registering_by_hand_makes_a_presence_from_the_users_virtual_terminal(console) -> None:
+    _roster(console.store, f"person;employer;name\n{inss(5)};{COMPANY};An Jacobs\n")
+    csrf = console.login("mia")
+    answer = console.post(
+        "/register",
+        {"csrf": csrf, "inss": str(inss(5)), "company": COMPANY, "limosa": "", "day": "today"},
+    )
+    assert answer.status_code == 200 and "on its way to NSSO" in answer.text
+    (row,) = [r for r in roster.people(console.store)]
+    page = console.client.get("/presences").text
+    assert "An Jacobs" in page and "console-mia" in page
+    assert row["name"] == "An Jacobs"
+
+
+def test_a_hand_registration_with_a_bad_checksum_is_answered_next_to_the_field(console) -> None:
+    csrf = console.login("mia")
+    bad = inss(5).digits[:-1] + str((int(inss(5).digits[-1]) + 1) % 10)
+    answer = console.post(
+        "/register", {"csrf": csrf, "inss": bad, "company": COMPANY, "limosa": "", "day": "today"}
+    )
+    assert answer.status_code == 400 and 'id="inss-error"' in answer.text
+    assert console.client.get("/presences").text.count("console-mia") == 0
+
+
+def test_a_hand_registration_for_yesterday_is_refused(console) -> None:
+    csrf = console.login("mia")
+    answer = console.post(
+        "/register", {"csrf": csrf, "limosa": limosa(1).digits, "day": "yesterday"}
+    )
+    assert answer.status_code == 400 and 'id="day-error"' in answer.text
