@@ -12,6 +12,7 @@ from starlette.templating import Jinja2Templates
 
 from controller.config import ControllerConfig
 from controller.store import Store
+from controller.views import show_company
 from controller.web.i18n import load_catalogs
 from controller.web.live import LiveHub
 from controller.web.sessions import Sessions
@@ -57,6 +58,7 @@ class WebContext:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        environment.filters["company"] = show_company
         clock = clock or store.clock or SystemClock()
         return cls(
             config=config,

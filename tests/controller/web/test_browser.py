@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -231,7 +231,7 @@ def test_the_on_site_list_grows_live_as_check_ins_pass_the_broker(browser, site)
     assert "Jan Peeters" in browser.page_source  # names from the roster, live, no reload
     site.terminal.send(checkin(inss(2), seq=50, direction="out"))
     _wait(browser, lambda d: "Lukas Maes" not in d.find_element(By.ID, "onsite").text)
-    site.terminal.send(checkin(inss(11), seq=51, decision="refused"))
+    site.terminal.send(replace(checkin(inss(11), seq=51, decision="refused"), reason="blocked"))
     _status(site, "gate-1")
     _shoot(browser, "onsite")
     _open(browser, site, "/")
