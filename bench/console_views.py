@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         build(store, args.workers, args.days, on_site=500)
         built_s = time.perf_counter() - started
+        with store.transaction() as conn:  # a live database has its statistics
+            conn.exec_driver_sql("ANALYZE")
         today = brussels_date(NOW)
         day_rows = views.day_presences(store, today)
         figures: dict[str, Any] = {

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from controller import config as config_module
-from controller import views
+from controller import console_cli, views
 from controller.config import ControllerConfig
 from controller.errors import ControllerError
 from controller.output import FORMATS, render
@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--date", default="today", help="today (default), tomorrow or YYYY-MM-DD")
     terminals = sub.add_parser("terminals", help="known terminals and their status")
     terminals.add_argument("--format", choices=FORMATS, default="table")
+    console_cli.add_commands(sub)
     _add_console_commands(sub)
     for listing_parser in (listing, onsite, anomalies):  # --reveal after the command too
         listing_parser.add_argument("--reveal", action="store_true", default=argparse.SUPPRESS)
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if exc.code != "unavailable" else EXIT_FAILED
     command: Callable[[argparse.Namespace, ControllerConfig, Store], int] = COMMANDS[args.command]
     try:
+        console_cli.audit_reveal(store, args)
         return command(args, config, store)
     except ControllerError as exc:
         print(f"sitegate-controller: {exc} [{exc.code}]", file=sys.stderr)
@@ -168,13 +170,16 @@ def _presences(args: argparse.Namespace, config: ControllerConfig, store: Store)
 
 
 def _onsite(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
-    print(render(views.onsite(store, reveal=args.reveal), views.ONSITE_COLUMNS, args.format))
+    rows = views.onsite(store, reveal=args.reveal)
+    print(render(rows, views.ONSITE_COLUMNS, args.format))
+    if args.format == "table":
+        print(f"{len(rows)} on site")
     return EXIT_OK
 
 
 def _anomalies(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
     rows = views.anomalies(store, reveal=args.reveal)
-    print(render(rows, views.PRESENCE_COLUMNS, args.format))
+    print(render(rows, ("id", *views.PRESENCE_COLUMNS), args.format))
     return EXIT_OK
 
 
@@ -313,6 +318,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]
     "preregister": _preregister,
     "requeue": _requeue,
     "quarantine": _quarantine,
+    **console_cli.HANDLERS,
     "web": _web,
     "user": _user,
 }

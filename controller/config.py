@@ -74,6 +74,27 @@ class PolicySection:
     cooldown_s: int = 60
 
 
+SMTP_SECURITY = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSection:
+    """E-mail alerts (``controller.alerts``); the section is optional. The TOML key ``from``
+    is held as ``sender``."""
+
+    host: str
+    sender: str
+    to: tuple[str, ...]
+    port: int = 587
+    security: str = "starttls"  # starttls | ssl | none (none: loopback relays only)
+    user: str = ""
+    password_file: str = ""
+    ca_file: str = ""  # "" = the system trust store
+    console_url: str = ""  # links in the mails, e.g. https://site-office.example:8443
+    interval_s: float = 60.0
+    timeout_s: float = 20.0
+
+
 @dataclass(frozen=True, slots=True)
 class WebSection:
     """The web console (controller/web): served when the section is present."""
@@ -98,6 +119,7 @@ class ControllerConfig:
     policy: PolicySection
     config_version: int = CONFIG_VERSION
     web: WebSection | None = None  # no [web] section: no console
+    smtp: SmtpSection | None = None
 
     @property
     def terminals_path(self) -> Path:
@@ -116,7 +138,6 @@ _SECTIONS: dict[str, type] = {
     "timing": TimingSection,
     "policy": PolicySection,
 }
-_OPTIONAL_SECTIONS: dict[str, type] = {"web": WebSection}
 _POSITIVE = {
     ("broker", "port"),
     ("broker", "session_expiry_s"),
@@ -132,6 +153,9 @@ _POSITIVE = {
     ("web", "session_max_s"),
 }
 _NOT_NEGATIVE = {("timing", "in_doubt_grace_s")}
+_OPTIONAL_SECTIONS: dict[str, type] = {"smtp": SmtpSection, "web": WebSection}
+_POSITIVE |= {("smtp", "port"), ("smtp", "interval_s"), ("smtp", "timeout_s")}
+_RENAMED = {("smtp", "from"): "sender"}  # TOML keys that are Python keywords
 T = TypeVar("T")
 
 
@@ -166,15 +190,18 @@ def parse(raw: dict[str, Any], file: Path) -> ControllerConfig:
     sections: dict[str, Any] = {
         name: _section(where, name, cls, raw.get(name, {})) for name, cls in _SECTIONS.items()
     }
-    for name, cls in _OPTIONAL_SECTIONS.items():
-        if name in raw:
-            sections[name] = _section(where, name, cls, raw[name])
+    sections |= {
+        name: _section(where, name, cls, raw[name])
+        for name, cls in _OPTIONAL_SECTIONS.items()
+        if name in raw
+    }
     config = ControllerConfig(path=file.resolve(), **sections)
     _check(where, config)
     return config
 
 
 def _section(where: str, name: str, cls: type[T], values: dict[str, Any]) -> T:
+    values = {_RENAMED.get((name, key), key): value for key, value in values.items()}
     known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
     for key in values:
         if key not in known:
@@ -183,13 +210,20 @@ def _section(where: str, name: str, cls: type[T], values: dict[str, Any]) -> T:
     for key, spec in known.items():
         if key not in values:
             if spec.default is MISSING:  # no default: required
-                raise ConfigError("missing", f"{where}: [{name}] key '{key}' is missing")
+                shown = next((k for (s, k), f in _RENAMED.items() if (s, f) == (name, key)), key)
+                raise ConfigError("missing", f"{where}: [{name}] key '{shown}' is missing")
             continue
         kwargs[key] = _typed(where, name, key, values[key], spec.type)
     return cls(**kwargs)
 
 
 def _typed(where: str, section: str, key: str, value: Any, kind: Any) -> Any:
+    if str(kind) == "tuple[str, ...]":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(
+                "wrong_type", f"{where}: [{section}] key '{key}' must be a list of strings"
+            )
+        return tuple(value)
     expected = {"str": str, "int": int, "float": float, "bool": bool}[str(kind)]
     ok = type(value) is expected or (expected is float and type(value) is int)
     if not ok:
@@ -238,6 +272,8 @@ def _check(where: str, config: ControllerConfig) -> None:
         raise fail("policy", "cooldown_s", "must not be negative")
     if config.web is not None:
         _check_web(config.web, fail)
+    if config.smtp is not None:
+        _check_smtp(config, fail)
 
 
 def _check_web(web: WebSection, fail: Any) -> None:
@@ -251,6 +287,27 @@ def _check_web(web: WebSection, fail: Any) -> None:
         raise fail("web", "cert_file", "cert_file and key_file are needed for TLS")
     if web.session_max_s < web.session_idle_s:
         raise fail("web", "session_max_s", "must not be below session_idle_s")
+
+
+def _check_smtp(config: ControllerConfig, fail: Any) -> None:
+    smtp = config.smtp
+    assert smtp is not None
+    if not smtp.host:
+        raise fail("smtp", "host", "must not be empty")
+    if not 0 < smtp.port < 65536:
+        raise fail("smtp", "port", "must be 1-65535")
+    if smtp.security not in SMTP_SECURITY:
+        raise fail("smtp", "security", f"must be one of {', '.join(SMTP_SECURITY)}")
+    if "@" not in smtp.sender:
+        raise fail("smtp", "from", "must be an e-mail address")
+    if not smtp.to or not all("@" in address for address in smtp.to):
+        raise fail("smtp", "to", "must list at least one e-mail address")
+    if bool(smtp.user) != bool(smtp.password_file):
+        raise fail("smtp", "password_file", "user and password_file go together")
+    if smtp.password_file and not config.site_path(smtp.password_file).is_file():
+        raise fail("smtp", "password_file", "names no readable file")
+    if smtp.console_url and not smtp.console_url.startswith(("http://", "https://")):
+        raise fail("smtp", "console_url", "must be an http(s) URL")
 
 
 def resolve(config: ControllerConfig, name: str) -> str:

@@ -32,6 +32,7 @@ from controller import checkins, schema, siteconfig
 from controller.checkins import Arrival
 from controller.config import ControllerConfig
 from controller.errors import StoreError
+from controller.health import HealthRecorder
 from controller.mqtt import (
     RECONNECT_MAX_S,
     RECONNECT_MIN_S,
@@ -124,6 +125,7 @@ class Ingest:
         self._client.on_subscribe = self._on_subscribe
         defer_writes(self._client)  # PUBACKs and acks of a group leave together (flush)
         self._writer = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self.health = HealthRecorder(store, self.clock)
         self._next_housekeeping = 0.0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -233,6 +235,7 @@ class Ingest:
                 exc,
                 self._reconnect_delay,
             )
+            self.health.broker(False)
             self._stop.wait(self._reconnect_delay)
             self._reconnect_delay = min(self._reconnect_delay * 2, RECONNECT_MAX_S)
             return False
@@ -465,6 +468,7 @@ class Ingest:
         self.terminals.reload_if_changed()
         if not self._client.is_connected():
             return
+        self.health.broker(True)  # written on a change, else every health.REFRESH_S
         today = brussels_date(self.clock.now())
         stamp = siteconfig.current_stamp(self.store, today)
         stale = now - self._published_at >= CONFIG_REFRESH_S

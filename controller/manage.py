@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select
 
@@ -82,26 +82,33 @@ def requeue(store: Store, state: str, day: date) -> int:
             )
         ).all()
         for row in rows:
-            previous = json.loads(row.previous_receipts or "[]")
-            if row.receipt_id:
-                previous.append(row.receipt_id)
             conn.execute(
                 schema.presences.update()
                 .where(p.id == row.id, p.state == state)
-                .values(
-                    state=schema.PENDING,
-                    client_ref=new_client_ref(),
-                    receipt_id=None,
-                    registry_status=None,
-                    remarks=None,
-                    batch_id=None,
-                    previous_receipts=json.dumps(previous) if previous else None,
-                    last_error=f"was {state}: {row.last_error or ''}"[:2000],
-                    updated_at=store.clock.now(),
-                )
+                .values(**requeued(store, row, state))
             )
     log.info("%d %s presences of %s queued again", len(rows), state, day)
     return len(rows)
+
+
+def requeued(store: Store, row: Any, state: str) -> dict[str, Any]:
+    """The values that send a presence again: a new client reference, its receipt kept
+    in ``previous_receipts`` (``row`` has ``receipt_id``, ``previous_receipts``,
+    ``last_error``)."""
+    previous = json.loads(row.previous_receipts or "[]")
+    if row.receipt_id:
+        previous.append(row.receipt_id)
+    return {
+        "state": schema.PENDING,
+        "client_ref": new_client_ref(),
+        "receipt_id": None,
+        "registry_status": None,
+        "remarks": None,
+        "batch_id": None,
+        "previous_receipts": json.dumps(previous) if previous else None,
+        "last_error": f"was {state}: {row.last_error or ''}"[:2000],
+        "updated_at": store.clock.now(),
+    }
 
 
 def parse_day(text: str, today: date) -> date:

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from controller import schema
 from controller.config import ControllerConfig, resolve
 from controller.errors import ConfigError, ControllerError
+from controller.health import HealthRecorder
 from controller.store import Store
 from presence.clock import Clock, SystemClock, brussels_date
 from registry.errors import (
@@ -139,6 +140,7 @@ class Relay:
         timing = config.timing
         self.backoff = Backoff(timing.retry_base_s, timing.retry_max_s, rng)
         self._factory = registry_factory or (lambda: make_registry(config))
+        self.health = HealthRecorder(store, self.clock)
         self._registry: Registry | None = None
         self._retry_at = 0.0
         reg = config.registry
@@ -182,7 +184,10 @@ class Relay:
                     pass
                 self._poll(report)
                 self.backoff.succeeded()
+                answered = report.sent + report.polled + report.adopted + report.requeued
+                self.health.nsso(True, answered=answered > 0)
             except (RegistryError, RegistryDown) as exc:
+                self.health.nsso(False, error=f"{exc.code}: {exc}")
                 report.unavailable = True
                 delay = self.backoff.failed()
                 self._retry_at = self.clock.monotonic() + delay

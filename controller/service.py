@@ -10,6 +10,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from controller import alerts
 from controller.config import ControllerConfig
 from controller.ingest import Ingest
 from controller.relay import Registry, Relay
@@ -52,11 +53,13 @@ class Controller:
         )
 
         self.with_relay = with_relay
+        self._alerts_thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.ingest.start()
         if self.with_relay:
             self._relay_thread.start()
+        self._alerts_thread = alerts.start_thread(self.config, self.store, self.stopping)
 
     @property
     def healthy(self) -> bool:
@@ -68,6 +71,8 @@ class Controller:
         self.ingest.stop()
         if self._relay_thread.is_alive():
             self._relay_thread.join(timeout=30)
+        if self._alerts_thread is not None:
+            self._alerts_thread.join(timeout=30)
         self.relay.close()
 
 

@@ -262,3 +262,12 @@ def test_import_file_keeps_good_rows_and_lists_bad_ones_by_line(store, tmp_path:
     assert "employer is empty" in lines[4]
     assert "valid_from is not a date" in lines[6]
     assert "more fields" in lines[8]
+
+
+def test_the_readmes_roster_example_imports_as_written(store):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("### The roster file", 1)[1].split("```csv\n", 1)[1].split("```")[0]
+    plan = plan_import(store, Upload("ploeg.csv", example.encode()))
+    assert plan.refused == [] and len(plan.added) == 3
+    assert [r.row.name for r in plan.added] == ["Jan Peeters", "Zoé Dubois", "Piotr Nowak"]
+    assert plan.added[2].row.person_kind == "limosa"
