@@ -278,7 +278,7 @@ def test_cancelling_a_presence_after_the_confirmation(browser, site) -> None:
         time.sleep(0.5)
     _shoot(browser, "presences")
     _submit(browser, browser.find_elements(By.LINK_TEXT, "Cancel")[0])
-    receipt = browser.find_element(By.ID, "receipt").get_attribute("value")
+    receipt = browser.find_element(By.ID, "receipt").text
     browser.find_element(By.CSS_SELECTOR, "input[value=DISEASE]").click()
     _submit(browser, browser.find_element(By.CSS_SELECTOR, "button.danger"))  # not confirmed
     assert "Tick the box" in browser.page_source

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 
 from controller import audit as trail
-from controller import checkins, roster
+from controller import checkins, roster, views
 from presence.events import encode
 from tests.controller.support import COMPANY, checkin, inss, limosa
 
@@ -105,7 +105,8 @@ MALFORMED = [
     "/roster/999999",
     "/roster/abc",
     "/anomalies/999999",
-    "/cancel?receipt=" + "1" * 500,
+    "/cancel?presence=" + "1" * 500,
+    "/cancel?presence=abc",
     "/lang/xx?next=//evil",
     "/static/../../etc/passwd",
     "/audit?who=%00&action=" + "a" * 400,
@@ -124,8 +125,11 @@ MALFORMED_POSTS = [
     ("/reveal", {"presence": "abc"}),
     ("/reveal", {"presence": "1", "entry": "2"}),
     ("/reveal", {"presence": "9" * 40}),
-    ("/cancel", {"receipt": "", "reason": "BORED"}),
-    ("/cancel", {"receipt": "x" * 1000, "reason": "DISEASE", "confirm": "yes"}),
+    ("/cancel", {"presence": "", "reason": "BORED"}),
+    ("/cancel", {"presence": "x" * 1000, "reason": "DISEASE", "confirm": "yes"}),
+    ("/anomalies/1/assign", {"company": "not a number"}),
+    ("/anomalies/1/acknowledge", {"comment": "x" * 5000}),
+    ("/anomalies/1/requeue", {}),
     ("/roster/999999/block", {}),
     ("/roster/1/explode", {}),
     ("/roster/apply", {"plan": "not a digest"}),
@@ -291,3 +295,25 @@ def test_a_hand_registration_for_yesterday_is_refused(console) -> None:
         "/register", {"csrf": csrf, "limosa": limosa(1).digits, "day": "yesterday"}
     )
     assert answer.status_code == 400 and 'id="day-error"' in answer.text
+
+
+def test_an_anomaly_shows_its_evidence_and_takes_an_employer(console) -> None:
+    _roster(console.store, f"person;employer;name\n{inss(2)};{COMPANY};Els Claes\n")
+    _record(console.store, checkin(inss(1)))  # not on the roster: needs an employer
+    csrf = console.login("mia")
+    page = console.client.get("/anomalies").text
+    presence = page.split('href="/anomalies/')[1].split('"')[0]
+    detail = console.client.get(f"/anomalies/{presence}").text
+    assert "gate-1" in detail and "needs an employer" in detail and inss(1).digits not in detail
+    answer = console.post(f"/anomalies/{presence}/assign", {"csrf": csrf, "company": COMPANY})
+    assert answer.status_code == 303
+    assert "needs_employer" not in [r["state"] for r in views.anomalies(console.store)]
+    assert trail.entries(console.store, action="anomaly.assign_employer")
+
+
+def test_a_missed_day_needs_a_comment_next_to_the_field(console) -> None:
+    _record(console.store, checkin(inss(1)))
+    csrf = console.login("mia")
+    presence = console.client.get("/anomalies").text.split('href="/anomalies/')[1].split('"')[0]
+    answer = console.post(f"/anomalies/{presence}/acknowledge", {"csrf": csrf, "comment": " "})
+    assert answer.status_code == 400 and 'id="comment-error"' in answer.text

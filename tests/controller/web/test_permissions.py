@@ -7,7 +7,9 @@ import pytest
 
 ACTIONS = [
     ("/register", {"inss": "", "company": "", "limosa": "", "day": "today"}),
-    ("/cancel", {"receipt": "100000000042", "reason": "DISEASE", "confirm": "yes"}),
+    ("/cancel", {"presence": "1", "reason": "DISEASE", "confirm": "yes"}),
+    ("/anomalies/1/assign", {"company": "0403170701"}),
+    ("/anomalies/1/acknowledge", {"comment": "registered online"}),
     ("/roster/apply", {"plan": "x"}),
     ("/roster/1/block", {}),
     ("/quarantine/replay", {}),
