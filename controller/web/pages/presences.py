@@ -13,6 +13,7 @@ from controller.web.door import Door, page
 from presence.clock import brussels_date
 
 MAX_SEARCH = 60
+PAGE_ROWS = 200  # a page a phone can scroll; the exports hold every row of the filters
 
 
 @dataclass
@@ -78,15 +79,29 @@ def shown(door: Door, query: Query) -> list[dict[str, object]]:
     )
 
 
+def _page_number(door: Door, total: int) -> tuple[int, int]:
+    pages = max(1, -(-total // PAGE_ROWS))
+    text = door.query("page")
+    number = int(text) if text.isdigit() and len(text) < 6 else 1
+    return min(max(number, 1), pages), pages
+
+
 @page()
 def presences(door: Door) -> Response:
     query = read_query(door)
     rows = [] if query.errors else shown(door, query)
+    number, pages = _page_number(door, len(rows))
+    start = (number - 1) * PAGE_ROWS
     companies = views.companies_of_day(door.ctx.store, query.day)
     return door.render(
         "presences.html",
         400 if query.errors else 200,
-        rows=rows,
+        rows=rows[start : start + PAGE_ROWS],
+        total=len(rows),
+        page=number,
+        pages=pages,
+        first=start + 1,
+        last=min(start + PAGE_ROWS, len(rows)),
         query=query,
         states=schema.STATES,
         companies=companies,

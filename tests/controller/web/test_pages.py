@@ -317,3 +317,16 @@ def test_a_missed_day_needs_a_comment_next_to_the_field(console) -> None:
     presence = console.client.get("/anomalies").text.split('href="/anomalies/')[1].split('"')[0]
     answer = console.post(f"/anomalies/{presence}/acknowledge", {"csrf": csrf, "comment": " "})
     assert answer.status_code == 400 and 'id="comment-error"' in answer.text
+
+
+def test_a_long_day_is_shown_in_pages_and_exported_whole(console, monkeypatch) -> None:
+    monkeypatch.setattr("controller.web.pages.presences.PAGE_ROWS", 2)
+    _record(console.store, *(checkin(limosa(n)) for n in range(5)))
+    console.login("vera")
+    first = console.client.get("/presences").text
+    assert "page 1 of 3" in first and first.count("<tr>") == 3  # header + 2 rows
+    last = console.client.get("/presences?page=3").text
+    assert "page 3 of 3" in last and last.count("<tr>") == 2
+    assert console.client.get("/presences?page=99").status_code == 200
+    exported = console.client.get("/presences.csv").content.decode("utf-8-sig")
+    assert len(exported.strip().splitlines()) == 6
