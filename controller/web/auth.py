@@ -112,6 +112,7 @@ async def login(request: Request) -> Response:
         await run_in_threadpool(auditing.record, ctx, _who(name), "login.failed", address=address)
         return _login_page(request, lang, next_path=next_path, name=name, error="wrong", status=401)
     ctx.throttle.succeeded(name)
+    await run_in_threadpool(ctx.sessions.purge_expired)
     cookie, _session = await run_in_threadpool(ctx.sessions.open, account, address)
     await run_in_threadpool(auditing.record, ctx, account.name, "login", address=address)
     response = RedirectResponse(safe_next(next_path), 303)

@@ -32,6 +32,7 @@ MAX_FIELDS = 50
 MAX_FIELD_BYTES = 64 * 1024
 UPLOAD_LIMIT = 5 * 1024 * 1024  # the roster upload: larger files are refused, nothing read
 CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"  # a page's script posting with fetch (the scan page) sends it here
 
 Handler = Callable[["Door"], Response]
 
@@ -163,7 +164,8 @@ def page(
                 refused = await read_form(door, upload)
                 if refused is not None:
                     return refused
-                if not hmac.compare_digest(door.form.get(CSRF_FIELD, ""), session.csrf_token):
+                sent = door.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER, "")
+                if not hmac.compare_digest(sent, session.csrf_token):
                     return door.render("error.html", 403, reason="csrf")
             return await run_in_threadpool(handler, door)
 

@@ -208,3 +208,19 @@ def test_the_browser_language_is_the_default(console) -> None:
     assert 'lang="nl"' in page.text
     page = console.client.get("/login", headers={"accept-language": "x;q=bad,,;;"})
     assert 'lang="en"' in page.text
+
+
+def test_expired_sessions_are_removed_from_the_table_at_the_next_login(make_console) -> None:
+    from sqlalchemy import func, select
+
+    from controller import schema
+
+    clock = ManualClock()
+    console = make_console(clock=clock)
+    console.login("vera")
+    clock.advance(13 * 3600)
+    console.client.cookies.clear()
+    console.login("mia")
+    with console.store.transaction() as conn:
+        left = conn.execute(select(func.count()).select_from(schema.web_sessions)).scalar_one()
+    assert left == 1

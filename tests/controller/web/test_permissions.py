@@ -69,3 +69,17 @@ def test_the_navigation_shows_only_what_the_role_may_use(console) -> None:
     console.login("mia")
     page = console.client.get("/").text
     assert 'href="/register"' in page and 'href="/audit"' in page
+
+
+def test_a_script_may_send_the_csrf_token_in_a_header(console) -> None:
+    csrf = console.login("mia")
+    answer = console.post("/quarantine/replay", headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 303
+    refused = console.post("/quarantine/replay", headers={"X-CSRF-Token": "forged"})
+    assert refused.status_code == 403
+
+
+def test_a_team_leader_reads_but_may_not_register_by_hand(console) -> None:
+    console.login("tom")
+    assert console.client.get("/onsite").status_code == 200
+    assert console.client.get("/register").status_code == 403
