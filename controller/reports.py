@@ -24,6 +24,7 @@ from controller.config import ControllerConfig
 from controller.errors import ControllerError
 from controller.store import Store
 from presence.clock import BRUSSELS
+from presence.ids import CompanyId
 
 Row = dict[str, Any]
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -162,10 +163,11 @@ def _fonts() -> None:
 
 PROOF_COLUMNS = ("person", "name", "employer", "first_checkin", "channel", "state", "receipt",
                  "validation")  # fmt: skip
-PROOF_TITLES = ("Person", "Name", "Employer", "In at", "Channel", "State", "Receipt",
-                "NSSO status")  # fmt: skip
+PROOF_TITLES = ("Person", "Name", "Employer", "In at", "Channel", "State", "Receipt", "NSSO status")
+PROOF_WIDTHS = (36, 52, 27, 17, 19, 27, 38, 34)  # mm, landscape A4
 EVACUATION_COLUMNS = ("name", "person", "employer", "since", "gate")
 EVACUATION_TITLES = ("Name", "Person", "Employer", "Since", "Gate")
+EVACUATION_WIDTHS = (8, 52, 36, 27, 36, 27)  # mm, portrait A4, the tick box first
 
 
 def proof_pdf(
@@ -183,9 +185,9 @@ def proof_pdf(
     with_receipt = sum(1 for r in rows if r["receipt"])
     site = config.site
     title = f"Presence registrations of {day.isoformat()}"
+    contractor = f" | Main contractor: {CompanyId(site.company_id)}" if site.company_id else ""
     intro = [
-        f"Site: {site.name or '-'}    Workplace id (NSSO): {site.workplace_id}"
-        + (f"    Main contractor: {site.company_id}" if site.company_id else ""),
+        f"Site: {site.name or '-'} | Workplace id (NSSO): {site.workplace_id}{contractor}",
         f"{len(rows)} presences, {with_receipt} registered with NSSO (receipt number below).",
     ]
     closing = [
@@ -196,7 +198,7 @@ def proof_pdf(
         "________________________",
     ]
     data = _pdf(store, title, intro, rows, PROOF_COLUMNS, PROOF_TITLES, closing,
-                landscape_page=True)  # fmt: skip
+                widths=PROOF_WIDTHS, landscape_page=True)  # fmt: skip
     _audit(store, actor, "export.proof", f"proof-{day.isoformat()}", len(rows), reveal)
     return Export(f"proof-{site.workplace_id}-{day.isoformat()}.pdf", MEDIA_TYPES["pdf"], data)
 
@@ -216,7 +218,7 @@ def evacuation_pdf(
     intro = [f"Evacuation list - {site.name or '-'} ({site.workplace_id})"]
     closing = ["Counted at the assembly point by: ____________________   at ______"]
     data = _pdf(store, title, intro, rows, EVACUATION_COLUMNS, EVACUATION_TITLES, closing,
-                tick_boxes=True)  # fmt: skip
+                widths=EVACUATION_WIDTHS, tick_boxes=True)  # fmt: skip
     _audit(store, actor, "export.evacuation", "evacuation", len(rows), reveal)
     stamp = store.clock.now().astimezone(BRUSSELS).strftime("%Y%m%d-%H%M")
     return Export(f"evacuation-{site.workplace_id}-{stamp}.pdf", MEDIA_TYPES["pdf"], data)
@@ -231,6 +233,7 @@ def _pdf(
     titles: Sequence[str],
     closing: list[str],
     *,
+    widths: Sequence[float],
     landscape_page: bool = False,
     tick_boxes: bool = False,
 ) -> bytes:
@@ -253,13 +256,13 @@ def _pdf(
     story: list[Any] = [Paragraph(_escape(title), heading)]
     story += [Paragraph(_escape(line), plain) for line in intro]
     story.append(Spacer(1, 4 * mm))
-    head = (["\u2610"] if tick_boxes else []) + list(titles)
+    head = ([""] if tick_boxes else []) + list(titles)
     body = [
         ([""] if tick_boxes else []) + [Paragraph(_escape(cell_text(r.get(c))), cell)
                                         for c in columns]
         for r in rows
     ]  # fmt: skip
-    table = LongTable([head, *body], repeatRows=1)
+    table = LongTable([head, *body], repeatRows=1, colWidths=[w * mm for w in widths])
     table.setStyle(
         TableStyle(
             [
