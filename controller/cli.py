@@ -96,9 +96,33 @@ def build_parser() -> argparse.ArgumentParser:
     terminals = sub.add_parser("terminals", help="known terminals and their status")
     terminals.add_argument("--format", choices=FORMATS, default="table")
     console_cli.add_commands(sub)
+    _add_console_commands(sub)
     for listing_parser in (listing, onsite, anomalies):  # --reveal after the command too
         listing_parser.add_argument("--reveal", action="store_true", default=argparse.SUPPRESS)
     return parser
+
+
+def _add_console_commands(sub: argparse._SubParsersAction) -> None:
+    """``web`` and ``user``: the web console and its accounts."""
+    from controller.accounts import ROLES
+
+    web = sub.add_parser("web", help="serve the web console alone (without ingest and relay)")
+    web.add_argument("--host", help="listen address (default: [web] host)")
+    web.add_argument("--port", type=int, help="port (default: [web] port)")
+    user = sub.add_parser("user", help="accounts of the web console")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="a new account (the password is asked for)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--password-file", type=Path, help="read the password from this file")
+    passwd = user_sub.add_parser("passwd", help="a new password (ends the account's sessions)")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-file", type=Path, help="read the password from this file")
+    disable = user_sub.add_parser("disable", help="disable an account (ends its sessions)")
+    disable.add_argument("name")
+    enable = user_sub.add_parser("enable", help="enable a disabled account again")
+    enable.add_argument("name")
+    user_sub.add_parser("list", help="accounts, roles and last sign-in")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,6 +294,56 @@ def _purge(args: argparse.Namespace, config: ControllerConfig, store: Store) -> 
     return EXIT_OK
 
 
+def _web(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
+    from controller.web.server import serve_until_stopped
+
+    return serve_until_stopped(config, store, host=args.host, port=args.port)
+
+
+def _user(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
+    from controller import accounts
+
+    if args.user_command == "list":
+        rows = [
+            {"name": a.name, "role": a.role, "disabled": a.disabled,
+             "last_login": a.last_login_at.isoformat(timespec="seconds") if a.last_login_at else ""}
+            for a in accounts.list_accounts(store)
+        ]  # fmt: skip
+        print(render(rows, ("name", "role", "disabled", "last_login")))
+        return EXIT_OK
+    if args.user_command in ("disable", "enable"):
+        accounts.set_disabled(store, args.name, args.user_command == "disable")
+        print(f"account {args.name} {args.user_command}d")
+        return EXIT_OK
+    accounts.check_name(args.name)
+    password = _read_password(args.password_file)
+    if args.user_command == "add":
+        account = accounts.add_account(store, args.name, args.role, password)
+        print(f"account {account.name} added ({account.role})")
+    else:
+        accounts.set_password(store, args.name, password)
+        print(f"account {args.name}: password changed, its sessions ended")
+    return EXIT_OK
+
+
+def _read_password(source: Path | None) -> str:
+    """From a file (first line), else typed twice at a prompt; never from the command line."""
+    from controller.accounts import AccountError, check_password
+
+    if source is not None:
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AccountError("bad_password", f"{source}: cannot read ({exc})") from None
+        return check_password(text.splitlines()[0] if text else "")
+    import getpass
+
+    first = check_password(getpass.getpass("password: "))
+    if getpass.getpass("again: ") != first:
+        raise AccountError("bad_password", "the two passwords differ")
+    return first
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]] = {
     "run": _run,
     "roster": _roster,
@@ -284,6 +358,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]
     "purge": _purge,
     "same-person": _same_person,
     **console_cli.HANDLERS,
+    "web": _web,
+    "user": _user,
 }
 
 

@@ -107,6 +107,19 @@ class SmtpSection:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSection:
+    """The web console (controller/web): served when the section is present."""
+
+    host: str = "0.0.0.0"
+    port: int = 8443
+    tls: bool = True  # plain HTTP is allowed on a loopback host only
+    cert_file: str = "console.pem"  # issued by init-site from the site CA
+    key_file: str = "console.key"
+    session_idle_s: int = 7200
+    session_max_s: int = 43200
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerConfig:
     path: Path
     site: SiteSection
@@ -117,6 +130,7 @@ class ControllerConfig:
     policy: PolicySection
     retention: RetentionSection = RetentionSection()
     config_version: int = CONFIG_VERSION
+    web: WebSection | None = None  # no [web] section: no console
     smtp: SmtpSection | None = None
 
     @property
@@ -147,9 +161,12 @@ _POSITIVE = {
     ("timing", "retry_max_s"),
     ("timing", "poll_interval_s"),
     ("timing", "clock_skew_max_s"),
+    ("web", "port"),
+    ("web", "session_idle_s"),
+    ("web", "session_max_s"),
 }
 _NOT_NEGATIVE = {("timing", "in_doubt_grace_s")}
-_OPTIONAL_SECTIONS: dict[str, type] = {"smtp": SmtpSection}
+_OPTIONAL_SECTIONS: dict[str, type] = {"smtp": SmtpSection, "web": WebSection}
 _POSITIVE |= {("smtp", "port"), ("smtp", "interval_s"), ("smtp", "timeout_s")}
 _RENAMED = {("smtp", "from"): "sender"}  # TOML keys that are Python keywords
 T = TypeVar("T")
@@ -268,8 +285,23 @@ def _check(where: str, config: ControllerConfig) -> None:
         raise fail("policy", "cooldown_s", "must not be negative")
     if config.retention.days < RETENTION_MIN_DAYS:
         raise fail("retention", "days", f"must be at least {RETENTION_MIN_DAYS}")
+    if config.web is not None:
+        _check_web(config.web, fail)
     if config.smtp is not None:
         _check_smtp(config, fail)
+
+
+def _check_web(web: WebSection, fail: Any) -> None:
+    from controller.web.listen import is_loopback
+
+    if not 0 < web.port < 65536:
+        raise fail("web", "port", "must be 1-65535")
+    if not web.tls and not is_loopback(web.host):
+        raise fail("web", "tls", "may be false only on a loopback host (127.0.0.1, ::1)")
+    if web.tls and not (web.cert_file and web.key_file):
+        raise fail("web", "cert_file", "cert_file and key_file are needed for TLS")
+    if web.session_max_s < web.session_idle_s:
+        raise fail("web", "session_max_s", "must not be below session_idle_s")
 
 
 def _check_smtp(config: ControllerConfig, fail: Any) -> None:

@@ -283,3 +283,32 @@ alerts_sent = Table(
     Column("subject", String(128), primary_key=True),
     Column("sent_at", UtcDateTime, nullable=False),
 )
+
+# --- the web console (controller.accounts) -------------------------------------------------
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # viewer | manager | team-leader
+    Column("password_hash", String(200), nullable=False),  # argon2id, PHC string
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("password_changed_at", UtcDateTime, nullable=False),
+    Column("last_login_at", UtcDateTime),
+)
+
+# Server-side sessions: the cookie holds a random token, the table only its SHA-256, so a
+# copy of the database opens no session; logout and ``user disable`` end sessions at once.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("address", String(64)),
+    Index("ix_web_sessions_account", "account_id"),
+)

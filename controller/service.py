@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from controller import alerts, retention
 from controller import lease as lease_module
@@ -143,6 +144,7 @@ def run(config: ControllerConfig, store: Store, notifier: Notifier | None = None
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     controller.start()
+    console = _start_console(config, store)
     watchdog = notifier.watchdog_interval_s()
     tick = min(SUPERVISE_INTERVAL_S, watchdog) if watchdog else SUPERVISE_INTERVAL_S
     ready = False
@@ -165,6 +167,23 @@ def run(config: ControllerConfig, store: Store, notifier: Notifier | None = None
                 next_ping = time.monotonic() + watchdog
     finally:
         notifier.stopping()
+        if console is not None:
+            console.stop()
         controller.stop()
         store.close()
     return 0
+
+
+def _start_console(config: ControllerConfig, store: Store) -> Any:
+    """The web console in this process when ``[web]`` is configured. A console that cannot
+    start is logged and left out: the gates and NSSO registrations matter more."""
+    if config.web is None:
+        return None
+    from controller.errors import ControllerError
+    from controller.web.server import ConsoleServer
+
+    try:
+        return ConsoleServer(config, store).start()
+    except ControllerError as exc:
+        log.error("web console not started: %s [%s]", exc, exc.code)
+        return None

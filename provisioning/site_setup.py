@@ -19,7 +19,7 @@ from controller import config as controller_config
 from controller.errors import ControllerError
 from presence.clock import Clock, SystemClock
 from presence.ids import InvalidIdentifier, parse_company_id, parse_workplace_id
-from provisioning import dynsec, pki, terminals
+from provisioning import console_cert, dynsec, pki, terminals
 from provisioning.broker import ADMIN_USER, CONTROLLER_USER, BrokerFiles, mosquitto_conf
 from provisioning.controller_config import (
     CA_NAME,
@@ -154,12 +154,15 @@ def _stage_controller(
     """The controller reaches the broker on the same machine, through loopback."""
     controller = pki.issue(ca, CONTROLLER_USER, "client", now)
     directory = layout.controller_dir
-    text = controller_toml(
-        str(record.workplace_id),
-        record.company_id.digits,
-        record.name,
-        LOOPBACK_HOSTS[1],
-        record.broker_port,
+    text = (
+        controller_toml(
+            str(record.workplace_id),
+            record.company_id.digits,
+            record.name,
+            LOOPBACK_HOSTS[1],
+            record.broker_port,
+        )
+        + console_cert.web_section()
     )
     _check_with_controller_parser(text, directory / CONFIG_NAME)
     files.write(directory / CONFIG_NAME, text)
@@ -167,6 +170,7 @@ def _stage_controller(
     files.write(directory / CERT_NAME, pki.cert_pem(controller.cert))
     files.write(directory / KEY_NAME, pki.key_pem(controller.key), SECRET)
     files.write(layout.terminals_file, terminals.render([]))
+    console_cert.stage(files, directory, ca, record.broker_hosts, now)
 
 
 def _check_with_controller_parser(text: str, path: Path) -> None:

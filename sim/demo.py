@@ -190,6 +190,22 @@ def summary(
     return lines, lost + doubled
 
 
+def print_summary(lines: list[str]) -> None:
+    print("-- summary")
+    for line in lines:
+        print("   " + line)
+
+
+def stay(site: DemoSite) -> None:
+    """``--stay``: the site stays up (console included) until Ctrl-C."""
+    print(f"-- the site stays up: console {site.console_url}; Ctrl-C to stop", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("-- stopping the site")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sitegate-demo",
@@ -200,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help="work directory to keep (default: a temp one)")
     parser.add_argument("--seed", type=int, default=2026, help="which crew")
     parser.add_argument("--no-pcscd", action="store_true", help="fake card reader everywhere")
+    parser.add_argument(
+        "--stay", action="store_true", help="keep the site and its console up after the shift"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
@@ -210,13 +229,18 @@ def main(argv: list[str] | None = None) -> int:
     with DemoSite(workdir, crew, today, use_pcscd=not args.no_pcscd) as site:
         print(f"site {site.nsso.endpoint} | broker 127.0.0.1:{site.broker.port} | "
               f"gate-1 card reader: {site.card_reader}")  # fmt: skip
+        if site.console_url:
+            print(f"console {site.console_url}  (sign in as {site.console_user}, "
+                  f"password {site.console_password}): watch the shift live")  # fmt: skip
         shift = Shift(site)
         shift.play(crew)
         presences = settle(site, shift, print)
         lines, lost = summary(shift, presences, site.nsso.registrations())
-    print("-- summary")
-    for line in lines:
-        print("   " + line)
+        if args.stay:
+            print_summary(lines)
+            stay(site)
+    if not args.stay:
+        print_summary(lines)
     print(f"-- done in {time.monotonic() - started:.0f} s; the site manager's view: "
           f"sitegate-controller --config {workdir / 'controller.toml'} presences")  # fmt: skip
     return 0 if lost == 0 else 1  # lost or doubled

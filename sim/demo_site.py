@@ -7,6 +7,8 @@ manager that stops all it started.
 from __future__ import annotations
 
 import logging
+import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from controller import views
 from controller.store import open_store
-from sim.crew import Worker, write_declared_works, write_roster
+from sim.crew import Worker, write_declared_works
 from sim.mosquitto import MosquittoBroker
 from sim.nsso.server import StandIn
 from sim.pcscd import CardSlot, Pcscd, machine_lock
@@ -30,7 +32,13 @@ VALIDATION_DELAY_S = 3.0
 READY_TIMEOUT_S = 20.0
 
 
-def controller_toml(workdir: Path, broker_port: int, nsso_endpoint: str) -> str:
+def controller_toml(
+    workdir: Path, broker_port: int, nsso_endpoint: str, console_port: int | None = None
+) -> str:
+    return base_toml(workdir, broker_port, nsso_endpoint) + web_section(console_port)
+
+
+def base_toml(workdir: Path, broker_port: int, nsso_endpoint: str) -> str:
     return f"""\
 config_version = 1
 [site]
@@ -60,6 +68,38 @@ clock_skew_max_s = 300.0
 unknown_person = "refuse"
 cooldown_s = 60
 """
+
+
+def web_section(console_port: int | None) -> str:
+    """The console on loopback, plain HTTP (allowed there only): a newcomer opens it."""
+    if console_port is None:
+        return ""
+    return (
+        f'[web]\nhost = "127.0.0.1"\nport = {console_port}\ntls = false\n'
+        "session_idle_s = 86400\nsession_max_s = 86400\n"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_named_roster(crew: list[Worker], path: Path) -> None:
+    """The roster as a site office keeps it: ``;``-separated, with names (the console's
+    lists show who a person is)."""
+    lines = ["person;employer;name"]
+    for worker in crew:
+        if not worker.on_roster:
+            continue
+        name = f"{worker.given_names.strip()} {worker.surname}"
+        if worker.kind != "l1":
+            assert worker.employer is not None
+            lines.append(f"{worker.inss};{worker.employer.kbo};{name}")
+        else:
+            lines.append(f"{worker.limosa_id};;{name}")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def terminal_toml(workdir: Path, terminal_id: str, direction: str, broker_port: int,
@@ -102,8 +142,18 @@ cooldown_s = 60
 
 
 class DemoSite:
-    def __init__(self, workdir: Path, crew: list[Worker], today: date, use_pcscd: bool) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        crew: list[Worker],
+        today: date,
+        use_pcscd: bool,
+        console: bool = True,
+    ) -> None:
         self.workdir = workdir
+        self.console_port = free_port() if console else None
+        self.console_user = "demo"
+        self.console_password = secrets.token_urlsafe(9)
         self.crew = crew
         self.today = today
         self.use_pcscd = use_pcscd
@@ -130,19 +180,32 @@ class DemoSite:
         self.broker = self._stack.enter_context(MosquittoBroker())
         works, roster = self.workdir / "works.toml", self.workdir / "roster.csv"
         write_declared_works(WORKPLACE, self.crew, self.today, works)
-        write_roster(self.crew, roster)
+        write_named_roster(self.crew, roster)
         self.nsso = StandIn(self.workdir / "nsso.db", works,
                             validation_delay_s=VALIDATION_DELAY_S).start()  # fmt: skip
         self._stack.callback(self.nsso.close)
         self.controller_config = self.workdir / "controller.toml"
         self.controller_config.write_text(
-            controller_toml(self.workdir, self.broker.port, self.nsso.endpoint)
+            controller_toml(self.workdir, self.broker.port, self.nsso.endpoint, self.console_port)
         )
         (self.workdir / "terminals.toml").write_text("".join(
             f'[[terminal]]\nid = "{t}"\ndirection = "{d}"\ncert_serial = ""\nrevoked = false\n\n'
             for t, d in TERMINALS
         ))  # fmt: skip
         self.manage("roster", "import", str(roster))
+        if self.console_port is not None:
+            secret = self.workdir / "console-password"
+            secret.write_text(self.console_password + "\n")
+            secret.chmod(0o600)
+            self.manage(
+                "user",
+                "add",
+                self.console_user,
+                "--role",
+                "manager",
+                "--password-file",
+                str(secret),
+            )
         self._start_controller()
         slot = self._card_slot()
         for terminal_id, direction in TERMINALS:
@@ -205,6 +268,10 @@ class DemoSite:
                 break
             time.sleep(0.1)
         return time.monotonic() - started
+
+    @property
+    def console_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.console_port}" if self.console_port else None
 
     # --- what the site manager sees ------------------------------------------------------
 

@@ -95,7 +95,8 @@ def test_init_site_writes_keys_0600_and_keeps_the_ca_private(tmp_path: Path, cap
 
     keys = sorted(p.relative_to(site.root).as_posix() for p in site.root.rglob("*.key"))
     assert keys == [
-        "admin/admin.key", "broker/server.key", "ca/ca.key", "controller/controller.key",
+        "admin/admin.key", "broker/server.key", "ca/ca.key", "controller/console.key",
+        "controller/controller.key",
     ]  # fmt: skip
     assert {mode(site.root / k) for k in keys} == {0o600}
     assert mode(site.ca_dir) == 0o700
