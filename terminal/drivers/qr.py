@@ -1,4 +1,7 @@
-"""QR decoding: decoders behind one interface, and the scanner that turns frames into events.
+"""The turnstile's QR scanner: frames from the camera in, one event per presentation out.
+
+The decoders and the debounce are ``presence.qr``'s, shared with the controller's handheld
+door (one reader of L1 codes in the project); they are re-exported here for the terminal.
 
 ``QrScanner`` reads a ``FrameSource`` in its own thread and puts ``QrSeen(text)`` once per
 presentation of a code and ``CameraFault`` when frames stop (``no_frames``) or come back
@@ -13,18 +16,38 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Any, Protocol
 
 import numpy as np
 
 from presence.clock import Clock, SystemClock
+from presence.qr import (
+    DECODERS,
+    DEFAULT_DECODER,
+    REPEAT_WINDOW_S,
+    Debounce,
+    Decoder,
+    QrError,
+    ZbarDecoder,
+    ZxingDecoder,
+    make_decoder,
+)
 from terminal.drivers.camera import CameraError, Frame, FrameSource, GreyImage
 from terminal.drivers.events import CameraFault, DriverEvent, QrSeen
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DECODER = "zxing"  # bench/qr_scan.py: 5-10x faster than zbar, and reads more codes
-REPEAT_WINDOW_S = 3.0
+__all__ = [
+    "DECODERS",
+    "DEFAULT_DECODER",
+    "REPEAT_WINDOW_S",
+    "Decoder",
+    "QrError",
+    "QrScanner",
+    "ZbarDecoder",
+    "ZxingDecoder",
+    "make_decoder",
+]
+
 FAULT_AFTER_S = 5.0
 READ_TIMEOUT_S = 0.5  # how long one read waits: bounds how late a fault is noticed
 ERROR_BACKOFF_S = 0.2
@@ -36,84 +59,6 @@ DIFF_PIXEL_DELTA = 24  # grey levels: well above sensor noise, well below a code
 DIFF_CHANGED_SHARE = 0.002  # share of samples that must change for "the frame changed"
 SETTLE_S = 1.0  # keep decoding every frame this long after a change (focus, motion blur)
 REFRESH_S = 0.5  # decode at least this often anyway, so nothing is missed for long
-
-
-class QrError(Exception):
-    """Root of QR errors. Codes: ``unknown_decoder``, ``decoder_unavailable``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class Decoder(Protocol):
-    name: str
-
-    def decode(self, pixels: GreyImage) -> list[str]:
-        """The texts of the QR codes in a (height, width) uint8 grey image; [] when none."""
-        ...
-
-
-class ZxingDecoder:
-    """zxing-cpp, QR codes only; tries rotations and inverted (light on dark) codes."""
-
-    name = "zxing"
-
-    def __init__(self) -> None:
-        try:
-            import zxingcpp
-        except ImportError as exc:
-            raise QrError("decoder_unavailable", f"zxing-cpp is not installed: {exc}") from None
-        self._zxing: Any = zxingcpp
-        self._formats = zxingcpp.BarcodeFormat.QRCode
-
-    def decode(self, pixels: GreyImage) -> list[str]:
-        results = self._zxing.read_barcodes(pixels, formats=self._formats)
-        return [r.text for r in results if r.valid]
-
-
-class ZbarDecoder:
-    """ZBar through pyzbar, restricted to QR symbols (three times faster than all symbologies)."""
-
-    name = "zbar"
-
-    def __init__(self) -> None:
-        try:
-            from pyzbar import pyzbar
-        except (ImportError, OSError) as exc:  # OSError: libzbar0 missing
-            raise QrError("decoder_unavailable", f"pyzbar/libzbar0 unavailable: {exc}") from None
-        self._decode: Any = pyzbar.decode
-        self._symbols = [pyzbar.ZBarSymbol.QRCODE]
-
-    def decode(self, pixels: GreyImage) -> list[str]:
-        image = np.ascontiguousarray(pixels, dtype=np.uint8)
-        height, width = image.shape
-        results = self._decode((image.tobytes(), width, height), symbols=self._symbols)
-        return [_text(r.data) for r in results]
-
-
-def _text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-DECODERS: dict[str, type[ZxingDecoder] | type[ZbarDecoder]] = {
-    "zxing": ZxingDecoder,
-    "zbar": ZbarDecoder,
-}
-
-
-def make_decoder(name: str = DEFAULT_DECODER) -> Decoder:
-    """The decoder the ``[qr] decoder`` setting names: ``zxing`` or ``zbar``."""
-    try:
-        factory = DECODERS[name]
-    except KeyError:
-        raise QrError(
-            "unknown_decoder", f"unknown QR decoder {name!r}; expected one of {sorted(DECODERS)}"
-        ) from None
-    return factory()
 
 
 def _thumbnail(pixels: GreyImage) -> np.ndarray:
@@ -131,11 +76,11 @@ def _differs(thumbnail: np.ndarray, reference: np.ndarray | None) -> bool:
 class QrScanner:
     """Frames in, ``QrSeen`` and ``CameraFault`` events out; owns (and closes) its source.
 
-    Debounce: a code's text is *sighted* in every frame it is decoded from, and in every frame
-    skipped as unchanged since a frame it was decoded from. ``QrSeen(text)`` is emitted when
-    the text is sighted and was not sighted in the ``repeat_window_s`` before: holding a code
-    in view is one event, and so is a presentation where the decoder misses a few frames; a
-    code shown again after being out of view for ``repeat_window_s`` is a new event.
+    Debounce (``presence.qr.Debounce``): a code's text is *sighted* in every frame it is
+    decoded from, and in every frame skipped as unchanged since a frame it was decoded from.
+    ``QrSeen(text)`` is emitted when a sighting starts a new presentation: holding a code in
+    view is one event; a code shown again after being out of view for ``repeat_window_s`` is
+    a new event.
 
     Difference check (``diff_check``): a frame is decoded only when it differs from the last
     decoded one (``DIFF_*``), during ``SETTLE_S`` after such a change, or when ``REFRESH_S``
@@ -164,7 +109,7 @@ class QrScanner:
         self.decodes = 0
         self.errors = 0
         self.faulted = False
-        self._sighted: dict[str, float] = {}
+        self._debounce = Debounce(repeat_window_s)
         self._reference: np.ndarray | None = None
         self._reference_texts: list[str] = []
         self._last_decode_at = float("-inf")
@@ -194,7 +139,7 @@ class QrScanner:
         else:
             texts = self._reference_texts
         for text in dict.fromkeys(texts):
-            if self._sight(text, frame.timestamp):
+            if self._debounce.sight(text, frame.timestamp):
                 log.info("QR code seen (%d characters)", len(text))
                 emitted.append(self._emit(QrSeen(text, at=self.clock.monotonic())))
         return emitted
@@ -224,15 +169,6 @@ class QrScanner:
         if decode:
             self._reference = thumbnail
         return decode
-
-    def _sight(self, text: str, at: float) -> bool:
-        """Record a sighting; True when it starts a new presentation."""
-        previous = self._sighted.get(text)
-        self._sighted[text] = at
-        expired = [t for t, seen in self._sighted.items() if at - seen > self.repeat_window_s]
-        for old in expired:
-            del self._sighted[old]
-        return previous is None or at - previous > self.repeat_window_s
 
     def _emit(self, event: DriverEvent) -> DriverEvent:
         self.events.put(event)

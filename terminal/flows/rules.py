@@ -1,61 +1,67 @@
-"""The admission rules: from a driver event to a credential, and from a credential to a verdict.
+"""The turnstile's side of the admission rules: from a driver event to a credential, and from
+a credential to a verdict with its feedback pattern.
 
-Pure functions and one small cool-down table; no I/O. Each refusal and each flagged admission
-carries a stable reason code (the event's ``reason``) and a feedback pattern name
-(``terminal.drivers.gate.PATTERNS``).
-
-Rule order (first that answers wins): the card is not expired; the person is not blocked;
-the person is on a fresh allowlist (or, the allowlist being older than its maximum age or
-absent, the ``unknown_person`` policy); the person is not within the cool-down window.
-
-Cool-down: a terminal knows only its own direction, so the window is kept per
-(person, direction). A second ``in`` of the same person at an entry terminal within the
-window is refused (``already_inside``, anti-passback: one card lets one person in); a second
-``out`` at an exit terminal opens (nobody is kept in) but, like the refused ``in``, makes no
-second event. A passage in the other direction, when the terminal learns of one, clears the
-window: an ``in`` after an ``out`` always opens. An unused admission (no passage) clears it too.
+The rules themselves are ``presence.admission``'s, the same the controller applies at its
+own doors (a team leader's phone, a registration by hand); here they judge against the
+allowlist of salted hashes in the site config (``SiteList``) and this terminal's in-memory
+cool-down table (``Cooldown``), and each verdict gets the feedback pattern the gate shows
+(``terminal.drivers.gate.PATTERNS``). The cool-down is kept per (person, direction); a
+passage in the other direction, when the terminal learns of one, clears the window: an
+``in`` after an ``out`` always opens. An unused admission (no passage) clears it too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from presence.events import Credential, Decision, Direction
-from presence.ids import (
-    LIMOSA_MAX_LENGTH,
-    LIMOSA_MIN_LENGTH,
-    InvalidIdentifier,
-    PersonId,
-    parse_inss,
-    parse_limosa_id,
+from presence import admission
+from presence.admission import (
+    ALLOWLIST_STALE,
+    ALREADY_INSIDE,
+    BAD_KEYPAD_ENTRY,
+    BAD_L1_CODE,
+    BLOCKED,
+    CARD_EXPIRED,
+    COOLDOWN_EXIT,
+    LISTED,
+    NOT_AN_L1_CODE,
+    NOT_VALID_TODAY,
+    OK,
+    RULES,
+    UNKNOWN_PERSON,
+    UNKNOWN_PERSON_ADMITTED,
+    Rule,
 )
+from presence.events import Credential, Decision, Direction
+from presence.ids import PersonId
 from presence.messages import SiteConfig, UnknownPersonPolicy, person_hash
 from terminal.drivers.events import CardError, CardInserted, DriverEvent, Entered, QrSeen
-from terminal.drivers.l1 import BadL1Code, NotAnL1Code, parse_l1
 
-INSS_LENGTH = 11
 _CARD_NUMBER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
-# reason codes
-OK = "ok"
-UNKNOWN_PERSON_ADMITTED = "unknown_person_admitted"
-COOLDOWN_EXIT = "cooldown_exit"
-CARD_EXPIRED = "card_expired"
-BLOCKED = "blocked"
-UNKNOWN_PERSON = "unknown_person"
-ALLOWLIST_STALE = "allowlist_stale"
-ALREADY_INSIDE = "already_inside"
-NOT_AN_L1_CODE = "not_an_l1_code"
-BAD_L1_CODE = "bad_l1_code"
-BAD_KEYPAD_ENTRY = "bad_keypad_entry"
 BAD_CARD_DATA = "bad_card_data"
 OUTBOX_FULL = "outbox_full"
 
 _CARD_ERROR_PATTERNS = {
     "card_expired": "refused_card_expired",
     "read_error": "refused_read_error",
+}
+# The feedback pattern of each reason (terminal.drivers.gate.PATTERNS).
+PATTERNS = {
+    OK: "admitted",
+    UNKNOWN_PERSON_ADMITTED: "admitted",
+    COOLDOWN_EXIT: "admitted",
+    CARD_EXPIRED: "refused_card_expired",
+    BLOCKED: "refused",
+    UNKNOWN_PERSON: "refused_unknown_person",
+    NOT_VALID_TODAY: "refused_unknown_person",
+    ALLOWLIST_STALE: "refused_unknown_person",
+    ALREADY_INSIDE: "refused_already_inside",
+    NOT_AN_L1_CODE: "refused_not_an_l1_code",
+    BAD_L1_CODE: "refused_not_an_l1_code",
+    BAD_KEYPAD_ENTRY: "refused",
+    BAD_CARD_DATA: "refused_read_error",
 }
 
 
@@ -100,6 +106,23 @@ class Context:
         return (self.now - self.site.issued_at).total_seconds() <= self.allowlist_max_age_s
 
 
+class SiteList:
+    """The site config's lists as ``presence.admission.People``: salted hashes of the people
+    on the roster for today and of the blocked ones. It cannot tell "not valid today" from
+    "not on the roster" (the controller lists only today's people)."""
+
+    def __init__(self, site: SiteConfig, fresh: bool) -> None:
+        self.site = site
+        self.fresh = fresh
+
+    def blocked(self, person: PersonId) -> bool:
+        return person_hash(self.site.salt, person) in self.site.blocklist
+
+    def standing(self, person: PersonId) -> str:
+        listed = person_hash(self.site.salt, person) in self.site.allowlist
+        return LISTED if listed else UNKNOWN_PERSON
+
+
 # --- identification -----------------------------------------------------------------------
 
 
@@ -111,9 +134,9 @@ def identify(event: DriverEvent) -> Credential | Unreadable | None:
         pattern = _CARD_ERROR_PATTERNS.get(event.code, "refused")
         return Unreadable(event.code, pattern)
     if isinstance(event, QrSeen):
-        return _from_qr(event.text)
+        return _with_pattern(admission.from_qr_text(event.text))
     if isinstance(event, Entered):
-        return _from_keypad(event.text)
+        return _with_pattern(admission.from_keypad(event.text))
     return None
 
 
@@ -125,35 +148,18 @@ def _from_card(event: CardInserted) -> Credential | Unreadable:
     return Credential("eid", identity.national_number, number, identity.valid_until)
 
 
-def _from_qr(text: str) -> Credential | Unreadable:
-    try:
-        code = parse_l1(text)
-    except NotAnL1Code:
-        return Unreadable(NOT_AN_L1_CODE, "refused_not_an_l1_code")
-    except BadL1Code:
-        return Unreadable(BAD_L1_CODE, "refused_not_an_l1_code")
-    return Credential("l1_qr", code.limosa_id)
-
-
-def _from_keypad(text: str) -> Credential | Unreadable:
-    """Eleven digits are a national number (checksum verified, never a Limosa id); other
-    lengths within the Limosa range are a Limosa id."""
-    digits = "".join(c for c in text if not c.isspace() and c not in ".-/")
-    try:
-        if len(digits) == INSS_LENGTH:
-            return Credential("keypad_inss", parse_inss(digits))
-        if LIMOSA_MIN_LENGTH <= len(digits) <= LIMOSA_MAX_LENGTH:
-            return Credential("keypad_limosa", parse_limosa_id(digits))
-    except InvalidIdentifier:
-        pass
-    return Unreadable(BAD_KEYPAD_ENTRY, "refused")
+def _with_pattern(found: Credential | admission.Unreadable) -> Credential | Unreadable:
+    if isinstance(found, admission.Unreadable):
+        return Unreadable(found.reason, PATTERNS.get(found.reason, "refused"))
+    return found
 
 
 # --- cool-down ----------------------------------------------------------------------------
 
 
 class Cooldown:
-    """When each (person, direction) was last admitted here, on the monotonic clock."""
+    """When each (person, direction) was last admitted here, on the monotonic clock
+    (``presence.admission.Recent``)."""
 
     MAX_ENTRIES = 10_000
 
@@ -178,47 +184,21 @@ class Cooldown:
 
 # --- decision -----------------------------------------------------------------------------
 
-Rule = Callable[[Credential, Context], Verdict | None]
-
-
-def card_not_expired(cred: Credential, ctx: Context) -> Verdict | None:
-    if cred.card_valid_until is not None and cred.card_valid_until < ctx.today:
-        return Verdict("refused", CARD_EXPIRED, "refused_card_expired")
-    return None
-
-
-def not_blocked(cred: Credential, ctx: Context) -> Verdict | None:
-    if ctx.site is not None and person_hash(ctx.site.salt, cred.person) in ctx.site.blocklist:
-        return Verdict("refused", BLOCKED, "refused")
-    return None
-
-
-def on_allowlist(cred: Credential, ctx: Context) -> Verdict | None:
-    site = ctx.site
-    listed = site is not None and person_hash(site.salt, cred.person) in site.allowlist
-    if listed:
-        return None
-    if ctx.allowlist_fresh:
-        return Verdict("refused", UNKNOWN_PERSON, "refused_unknown_person")
-    if ctx.unknown_person == "admit_and_flag":
-        return Verdict("admitted", UNKNOWN_PERSON_ADMITTED, "admitted")
-    return Verdict("refused", ALLOWLIST_STALE, "refused_unknown_person")
-
-
-def cooled_down(cred: Credential, ctx: Context) -> Verdict | None:
-    if not ctx.cooldown.within(cred.person, ctx.direction, ctx.now_mono, ctx.cooldown_s):
-        return None
-    if ctx.direction == "out":
-        return Verdict("admitted", COOLDOWN_EXIT, "admitted", publish=False)
-    return Verdict("refused", ALREADY_INSIDE, "refused_already_inside", publish=False)
-
-
-RULES: tuple[Rule, ...] = (card_not_expired, not_blocked, on_allowlist, cooled_down)
-
 
 def decide(cred: Credential, ctx: Context, rules: tuple[Rule, ...] = RULES) -> Verdict:
-    for rule in rules:
-        verdict = rule(cred, ctx)
-        if verdict is not None:
-            return verdict
-    return Verdict("admitted", OK, "admitted")
+    """``presence.admission.decide`` on this terminal's lists, with the verdict's pattern."""
+    people = SiteList(ctx.site, ctx.allowlist_fresh) if ctx.site is not None else None
+    situation = admission.Situation(
+        today=ctx.today,
+        now=ctx.now_mono,
+        direction=ctx.direction,
+        people=people,
+        unknown_person=ctx.unknown_person,
+        cooldown_s=ctx.cooldown_s,
+        recent=ctx.cooldown,
+    )
+    verdict = admission.decide(cred, situation, rules)
+    default = "admitted" if verdict.admitted else "refused"
+    return Verdict(
+        verdict.decision, verdict.reason, PATTERNS.get(verdict.reason, default), verdict.publish
+    )

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from presence.l1 import MAX_L1_LENGTH, BadL1Code, L1Credential, NotAnL1Code, parse_l1
 from sim.identifiers import with_inss_check
-from terminal.drivers.l1 import MAX_L1_LENGTH, BadL1Code, L1Credential, NotAnL1Code, parse_l1
 
 LIMOSA_ID = "24912345678901234"
 INSS = "85073003328"
@@ -249,7 +249,7 @@ def test_any_query_parses_or_raises_only_l1_errors(prefix: str, tail: str) -> No
 
 
 def test_names_and_numbers_never_reach_the_log_or_repr(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="terminal")
+    caplog.set_level(logging.DEBUG, logger="presence")
     url = l1_url(full_params(**{"2": "85073003329"}))
 
     credential = parse_l1(url)

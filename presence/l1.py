@@ -1,5 +1,8 @@
 """The Limosa L1 QR code: a URL on limosa.be carrying the declaration id (DOMAIN.md section 3).
 
+Shared by every reader of L1 codes: a turnstile's camera (``terminal.flows``) and a team
+leader's phone, whose frames the controller decodes (``controller.handheld``).
+
 ``parse_l1`` is the trust boundary for whatever a camera decoded: anything that is not an L1
 URL raises ``NotAnL1Code``, an L1 URL without a usable id raises ``BadL1Code``; nothing else
 escapes. The code carries names: neither they nor the full text are ever logged.
