@@ -9,10 +9,11 @@ through exactly what a gate's does: the controller's checks (``ingest.checkin_re
 then ``checkins.record_many`` in one transaction, answered with the same ``Ack``; so it is
 deduplicated, relayed and receipted like any other, and its terminal id says who caused it.
 
-The gate's admission rules are applied by the controller for a door (a door has no
-allowlist of its own): blocked on the roster -> refused ``blocked``; not on the roster for
-that day -> refused ``unknown_person`` (the controller's roster is never stale); otherwise
-admitted. A refusal is stored as evidence, as a gate's is.
+The gate's admission rules (``presence.admission``, one copy for every door) are applied by
+the controller for a door, against its roster (a door has no allowlist of its own): blocked
+on the roster -> refused ``blocked``; on the roster but not for that day -> refused
+``not_valid_today``; not on it -> refused ``unknown_person`` (the controller's roster is never
+stale); otherwise admitted. A refusal is stored as evidence, as a gate's is.
 
 A registration by hand for **tomorrow** cannot be a check-in (nobody passed a gate, and a
 check-in is dated by when it happened): after the same rules it becomes a planned presence
@@ -25,7 +26,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -36,6 +37,7 @@ from controller.checkins import Arrival, new_client_ref, person_key
 from controller.config import ControllerConfig
 from controller.errors import ControllerError
 from controller.store import Store
+from presence import admission
 from presence.clock import brussels_date
 from presence.events import (
     CheckIn,
@@ -134,34 +136,108 @@ def _next_seq(store: Store, terminal_id: str) -> int:
 # --- the rules ------------------------------------------------------------------------------
 
 
+class RosterPeople:
+    """The controller's roster on one day as ``presence.admission.People``: never stale, and
+    it tells "not valid that day" (an L1 period or a contract over) from "not on the roster"."""
+
+    fresh = True
+
+    def __init__(self, conn: Connection, day: date) -> None:
+        self.conn = conn
+        self.day = day
+        self._entries: dict[tuple[str, str], list[Any]] = {}
+
+    def entries(self, person: PersonId) -> list[Any]:
+        key = person_key(person)
+        if key not in self._entries:
+            r = schema.roster.c
+            self._entries[key] = list(
+                self.conn.execute(
+                    select(r.company_id, r.blocked, r.valid_from, r.valid_to).where(
+                        r.person_kind == key[0], r.person_id == key[1]
+                    )
+                ).all()
+            )
+        return self._entries[key]
+
+    def employers(self, person: PersonId) -> tuple[str, ...]:
+        """The person's employers on the roster valid that day."""
+        return tuple(
+            entry.company_id
+            for entry in self.entries(person)
+            if (entry.valid_from is None or entry.valid_from <= self.day)
+            and (entry.valid_to is None or entry.valid_to >= self.day)
+        )
+
+    def blocked(self, person: PersonId) -> bool:
+        return any(entry.blocked for entry in self.entries(person))
+
+    def standing(self, person: PersonId) -> str:
+        if self.employers(person):
+            return admission.LISTED
+        return admission.NOT_VALID_TODAY if self.entries(person) else admission.UNKNOWN_PERSON
+
+
+class RecentAtDoor:
+    """The cool-down's memory of a virtual terminal: its admitted check-ins in the store
+    (``presence.admission.Recent``, times in seconds since the epoch). Kept in the database,
+    so a restart of the console forgets nothing."""
+
+    def __init__(self, conn: Connection, terminal_id: str) -> None:
+        self.conn = conn
+        self.terminal_id = terminal_id
+
+    def within(self, person: PersonId, direction: Direction, now: float, window_s: float) -> bool:
+        kind, digits = person_key(person)
+        moment = datetime.fromtimestamp(now, UTC)
+        window = timedelta(seconds=window_s)
+        e = schema.events.c
+        found = self.conn.execute(
+            select(e.id)
+            .where(e.person_kind == kind, e.person_id == digits)
+            .where(e.dated_at > moment - window, e.dated_at < moment + window)
+            .where(e.terminal_id == self.terminal_id, e.direction == direction)
+            .where(e.decision == "admitted")
+            .limit(1)
+        ).first()
+        return found is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     decision: str
     reason: str
     employers: tuple[str, ...]  # the person's roster employers valid that day
+    publish: bool = True  # False: a repeat within the cool-down (no event)
 
 
-def decide(conn: Connection, person: PersonId, day: date) -> Verdict:
-    """The gate's rules, from the controller's roster (``terminal.flows.rules``: blocked,
-    then on the list; the card and cool-down rules have nothing to judge at a door)."""
-    kind, digits = person_key(person)
-    r = schema.roster.c
-    entries = conn.execute(
-        select(r.company_id, r.blocked, r.valid_from, r.valid_to).where(
-            r.person_kind == kind, r.person_id == digits
-        )
-    ).all()
-    if any(entry.blocked for entry in entries):
-        return Verdict("refused", "blocked", ())
-    valid = tuple(
-        entry.company_id
-        for entry in entries
-        if (entry.valid_from is None or entry.valid_from <= day)
-        and (entry.valid_to is None or entry.valid_to >= day)
+def decide(
+    conn: Connection,
+    person: PersonId,
+    day: date,
+    *,
+    recent: RecentAtDoor | None = None,
+    at: datetime | None = None,
+    cooldown_s: float = 0.0,
+) -> Verdict:
+    """The gate's rules (``presence.admission``) against the controller's roster: blocked,
+    then on the roster that day; a door with a memory (``recent``: a team leader's phone)
+    also has the gate's cool-down around ``at``. The card rule has nothing to judge at a
+    door (no card)."""
+    people = RosterPeople(conn, day)
+    situation = admission.Situation(
+        today=day,
+        now=(at or datetime.now(UTC)).timestamp(),
+        direction="in",
+        people=people,
+        unknown_person="refuse",  # never applied: the roster is never stale
+        cooldown_s=cooldown_s,
+        recent=recent,
     )
-    if not valid:
-        return Verdict("refused", "unknown_person", ())
-    return Verdict("admitted", "ok", valid)
+    credential = Credential(_CREDENTIALS[type(person)][0], person)  # type: ignore[arg-type]
+    verdict = admission.decide(credential, situation)
+    employers = people.employers(person) if verdict.admitted else ()
+    return Verdict(verdict.decision, verdict.reason, employers, verdict.publish)
 
 
 # --- building and submitting a check-in -------------------------------------------------------
@@ -192,13 +268,17 @@ def build_checkin(
     credential_kind: str | None = None,
     direction: Direction = "in",
     event_id: uuid.UUID | None = None,
+    scanned_at: datetime | None = None,
 ) -> CheckIn:
     """The check-in a door submits: decided now by the controller's rules, scanned now (the
-    controller's clock is synchronised), numbered by the virtual terminal's own counter.
+    controller's clock is synchronised) or at ``scanned_at`` (when a phone scanned it,
+    offline, on a clock the phone keeps in step with ours; never later than now), numbered
+    by the virtual terminal's own counter.
     ``credential_kind``: ``keypad_inss`` (default for a national number), ``keypad_limosa``
     (default for a Limosa id) or ``l1_qr`` (a phone scanned the L1 code); ``event_id``: a
     UUIDv7 the caller made (so that a page re-posting the same form is a duplicate), else
-    one is made here. Codes: ``bad_terminal``, ``bad_credential``, ``bad_event_id``."""
+    one is made here. Codes: ``bad_terminal``, ``bad_credential``, ``bad_event_id``,
+    ``bad_time``."""
     if _virtual_check(terminal_id) is not None:
         raise DoorError("bad_terminal", f"{terminal_id!r} is no virtual terminal", "terminal")
     allowed = _CREDENTIALS[type(person)]
@@ -210,6 +290,10 @@ def build_checkin(
     if event_id is not None and event_id.version != 7:
         raise DoorError("bad_event_id", "event_id must be a UUIDv7", "event")
     now = store.clock.now()
+    if scanned_at is not None:
+        if scanned_at.tzinfo is None:
+            raise DoorError("bad_time", "scanned_at must be timezone-aware", "event")
+        now = min(now, scanned_at)
     with store.transaction() as conn:
         verdict = decide(conn, person, brussels_date(now))
     return CheckIn(
@@ -356,22 +440,17 @@ def register_by_hand(
     Checksums are checked here, whatever the page checked. ``DoorError`` codes (with the
     form field): ``bad_person``, ``company_required``, ``bad_company``,
     ``employer_not_on_roster`` (company), ``bad_date`` (day), and for tomorrow ``blocked``
-    and ``unknown_person`` (today those are stored as refusals, like at a gate)."""
+    and ``unknown_person`` / ``not_valid_today`` (today those are stored as refusals, like at a
+    gate)."""
     who = parse_person(person)
     today = brussels_date(store.clock.now())
     day = day or today
     if day not in (today, today + timedelta(days=1)):
         raise DoorError("bad_date", "a registration is for today or tomorrow only", "day")
-    employer = _company(who, company)
+    employer = employer_named(who, company)
     with store.transaction() as conn:
         verdict = decide(conn, who, day)
-    if verdict.decision == "admitted" and employer and employer not in verdict.employers:
-        listed = ", ".join(_shown_company(c) for c in verdict.employers)
-        raise DoorError(
-            "employer_not_on_roster",
-            f"this person is on the roster for {listed}, not for {_shown_company(employer)}",
-            "company",
-        )
+    check_employer(verdict, employer)
     if day == today:
         checkin = build_checkin(
             store, config, terminal_id=console_terminal(user), person=who, event_id=event_id
@@ -384,7 +463,9 @@ def register_by_hand(
     return _plan_tomorrow(store, config, who, employer or verdict.employers[-1], day, actor)
 
 
-def _company(who: PersonId, company: str | None) -> str | None:
+def employer_named(who: PersonId, company: str | None) -> str | None:
+    """The employer a typed national number comes with (required, checksum checked); None
+    for a Limosa id. Codes (field ``company``): ``company_required``, ``bad_company``."""
     if isinstance(who, LimosaId):
         return None  # a posted worker's registration names no employer (DOMAIN.md 4)
     if not (company or "").strip():
@@ -397,6 +478,18 @@ def _company(who: PersonId, company: str | None) -> str | None:
         return parse_company_id(company or "").digits
     except InvalidIdentifier as exc:
         raise DoorError("bad_company", str(exc), "company") from None
+
+
+def check_employer(verdict: Verdict, employer: str | None) -> None:
+    """An admitted person's employer named at a door must be one of theirs on the roster that
+    day. Code (field ``company``): ``employer_not_on_roster``."""
+    if verdict.decision == "admitted" and employer and employer not in verdict.employers:
+        listed = ", ".join(_shown_company(c) for c in verdict.employers)
+        raise DoorError(
+            "employer_not_on_roster",
+            f"this person is on the roster for {listed}, not for {_shown_company(employer)}",
+            "company",
+        )
 
 
 def _shown_company(digits: str) -> str:

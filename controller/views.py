@@ -492,6 +492,7 @@ REFUSAL_COLUMNS = ("at", "gate", "channel", "reason", "explanation", "person", "
 # What each published refusal means, in words a site manager can act on.
 REFUSAL_REASONS = {
     "unknown_person": "not on this site's roster: import the roster, or check the employer",
+    "not_valid_today": "on the roster, but not for that day: check its dates (an L1 period)",
     "allowlist_stale": "the gate's list was too old to decide: check the terminal's link",
     "blocked": "blocked on the roster",
     "card_expired": "the eID card has expired: the worker needs a valid card",

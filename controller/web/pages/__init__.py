@@ -11,6 +11,7 @@ from controller.web.pages import (
     register,
     reveal,
     roster,
+    scan,
     terminals,
     today,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "register",
     "reveal",
     "roster",
+    "scan",
     "terminals",
     "today",
 ]

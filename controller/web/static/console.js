@@ -40,6 +40,8 @@
     }
   };
 
+  window.sitegateChecks = checks;  // the scan page's keypad field uses them too
+
   function watchField(input) {
     var hint = document.querySelector('[data-hint-for="' + input.id + '"]');
     var check = checks[input.getAttribute("data-check")];
