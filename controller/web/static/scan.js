@@ -22,8 +22,12 @@
   var RESULT_HOLD_MS = 6000; // a decision stays on the card this long, then "ready"
   var MAX_KEPT = 600;        // pictures kept offline (about 30 MB)
   var RECORD_GAP_MS = 1000;  // offline: at most one picture a second
-  var THUMB_W = 64, THUMB_H = 48;
-  var STILL = 6, NOVEL = 14, EDGES = 6;
+  // Offline, a picture is kept of a scene held still (mean change under STILL grey levels
+  // between frames), with detail in it (mean horizontal gradient over EDGES: a code, not a
+  // wall), that differs from the last one kept (over NOVEL_SHARE of its pixels moved by more
+  // than NOVEL_DELTA: two L1 codes differ in about 1% of a 160x120 thumbnail).
+  var THUMB_W = 160, THUMB_H = 120;
+  var STILL = 6, EDGES = 4, NOVEL_DELTA = 32, NOVEL_SHARE = 0.003;
 
   var csrf = root.getAttribute("data-csrf");
   var account = root.getAttribute("data-account");
@@ -213,6 +217,7 @@
 
   function judge(answer, data) {
     var status = answer.status;
+    if (status !== 200) { root.setAttribute("data-last-error", status + " " + (data.error || "")); }
     if (status === 200) { return { settled: true, data: data }; }
     if (status === 401) { return { stop: true, message: t("signedout"), login: true }; }
     if (status === 403 && data.error === "csrf") { return { stop: true, message: t("expired") }; }
@@ -251,7 +256,7 @@
     card.setAttribute("data-outcome", data.outcome || "");
     card.setAttribute("data-event", item.id);
     $("result-title").textContent = data.title || "";
-    $("result-person").textContent = who(data);
+    showWho($("result-person"), data);
     $("result-detail").textContent = (data.detail || "") + (late ? " (" + t("sent-later") + ")" : "");
     feedback(data.tone);
     var row = remember(item.id, document.createElement("li"));
@@ -259,7 +264,7 @@
     row.innerHTML = "";
     addText(row, "time", data.at || clock(item.at));
     addText(row, "what", data.title || "");
-    addText(row, "who", who(data));
+    showWho(addText(row, "who", ""), data);
     if (late) { addText(row, "late", t("sent-later")); }
     holdResult();
   }
@@ -308,14 +313,16 @@
     var card = $("result");
     card.className = "result idle";
     card.setAttribute("data-outcome", "");
-    $("result-title").textContent = t("ready");
+    $("result-title").textContent = cameraOn ? t("ready") : t("ready-typed");
     $("result-person").textContent = "";
-    $("result-detail").textContent = t("ready-detail");
+    $("result-detail").textContent = cameraOn ? t("ready-detail") : "";
   }
 
-  function who(data) {
-    if (data.name && data.person) { return data.name + " · " + data.person; }
-    return data.person || data.name || "";
+  // The name, then the masked number kept whole on its line.
+  function showWho(box, data) {
+    box.textContent = "";
+    if (data.name) { addText(box, "name", data.name); }
+    if (data.person) { addText(box, "id", data.person); }
   }
 
   function maskTyped(text) {
@@ -328,6 +335,7 @@
     span.className = cls;
     span.textContent = text;
     parent.appendChild(span);
+    return span;
   }
 
   function clock(ms) {
@@ -374,6 +382,7 @@
       root.setAttribute("data-camera", "insecure");
       $("cam-state").textContent = "";
       problem(t("insecure"));
+      ready();
       return;
     }
     navigator.mediaDevices.getUserMedia({
@@ -386,6 +395,7 @@
       cameraOn = true;
       root.setAttribute("data-camera", "on");
       $("cam-state").textContent = t("scanning");
+      if ($("result").getAttribute("data-outcome") === "") { ready(); }
     }).catch(function (error) {
       var name = error && error.name;
       cameraOn = false;
@@ -394,6 +404,7 @@
       if (name === "NotAllowedError" || name === "SecurityError") { problem(t("denied"), true); }
       else if (name === "NotFoundError" || name === "OverconstrainedError") { problem(t("nocamera"), true); }
       else { problem(t("camerafail") + " " + (name || error), true); }
+      ready();
     });
   }
 
@@ -415,6 +426,13 @@
     var sum = 0;
     for (var i = 0; i < a.length; i++) { sum += Math.abs(a[i] - b[i]); }
     return sum / a.length;
+  }
+
+  function novelty(a, b) {
+    if (!a || !b) { return 1; }
+    var moved = 0;
+    for (var i = 0; i < a.length; i++) { if (Math.abs(a[i] - b[i]) > NOVEL_DELTA) { moved += 1; } }
+    return moved / a.length;
   }
 
   function edges(grey) {
@@ -444,13 +462,15 @@
       var still = difference(grey, previous) < STILL;
       previous = grey;
       stillFor = still ? stillFor + 1 : 0;
-      if (online && unsent() === 0) {
+      var backlog = mirror.filter(function (m) { return m.recorded || m.tries > 0; }).length;
+      if (online && backlog === 0) {
         lastKept = null;
-        if (mirror.length === 0) { await add({ kind: "frame", recorded: false }); }
+        var waiting = mirror.some(function (m) { return m.kind === "frame"; });
+        if (!waiting) { await add({ kind: "frame", recorded: false }); }
         return;  // else: the live frame just sent is not answered yet
       }
       var now = Date.now();
-      var novel = difference(grey, lastKept) > NOVEL;
+      var novel = novelty(grey, lastKept) > NOVEL_SHARE;
       if (stillFor >= 2 && novel && edges(grey) > EDGES && now - lastRecordAt > RECORD_GAP_MS && mirror.length < MAX_KEPT) {
         lastRecordAt = now;
         lastKept = grey;
