@@ -230,12 +230,12 @@ class Handheld:
         pixels = read_frame(data)
         phone = self._phone(account)
         with _held(phone):
+            texts = self.decoder.decode(pixels)
+            if not texts:  # a frame sent again reads as it did: no code, nothing was stored
+                return Answer(event_id, "no_code", scanned_at=at)
             known = self._known(event_id, terminal)
             if known is not None:
                 return known
-            texts = self.decoder.decode(pixels)
-            if not texts:
-                return Answer(event_id, "no_code", scanned_at=at)
             text = _pick(texts)
             seen_at = at.timestamp()
             if not phone.debounce.is_new(text, seen_at):

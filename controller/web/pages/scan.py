@@ -80,69 +80,74 @@ def scan(door: Door) -> Response:
 
 
 async def frame(request: Request) -> Response:
-    door = await _door(request)
-    if isinstance(door, Response):
-        return door
-    refused = _admit(door)
+    door = _new_door(request)
+    body = await _body(request, MAX_FRAME_BYTES)  # None: over the limit, left unread
+    return await run_in_threadpool(_frame, door, body)
+
+
+def _frame(door: Door, body: bytes | None) -> Response:
+    refused = _allowed(door, csrf_header=True) or _admit(door)
     if refused is not None:
         return refused
-    body = await _body(request, MAX_FRAME_BYTES)
     if body is None:
         return _error(door, "too_large")
     event_id, captured = _event(door.query("event")), _milliseconds(door.query("at"))
     if event_id is None:
         return _error(door, "bad_event_id")
-    return await _answer(
-        door,
-        lambda: handheld(door).frame(door.user, body, event_id, captured, actor=door.actor()),
+    return _answer(
+        door, lambda: handheld(door).frame(door.user, body, event_id, captured, door.actor())
     )
 
 
 async def entry(request: Request) -> Response:
-    door = await _door(request)
-    if isinstance(door, Response):
-        return door
-    refused = _admit(door)
+    door = _new_door(request)
+    unread = await read_form(door, upload=False)
+    return await run_in_threadpool(_entry, door, unread is not None)
+
+
+def _entry(door: Door, unread: bool) -> Response:
+    refused = _allowed(door, csrf_header=False) or _admit(door)
     if refused is not None:
         return refused
-    if await read_form(door, upload=False) is not None:
+    if unread:
         return _error(door, "bad_form")
-    if not hmac.compare_digest(
-        door.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER, ""),
-        door.session.csrf_token if door.session else "",
-    ):
-        return _error(door, "csrf")
     event_id, captured = _event(door.field("event")), _milliseconds(door.field("at"))
     if event_id is None:
         return _error(door, "bad_event_id")
     person, company = door.field("person")[:MAX_PERSON], door.field("company")[:MAX_PERSON]
-    return await _answer(
+    return _answer(
         door,
         lambda: handheld(door).entry(
-            door.user, person, company or None, event_id, captured, actor=door.actor()
+            door.user, person, company or None, event_id, captured, door.actor()
         ),
     )
 
 
 # --- the plumbing --------------------------------------------------------------------------
+# The request's body is read first (at most a frame's limit), then everything else runs in
+# one worker thread: one trip off the event loop per frame.
 
 
-async def _door(request: Request) -> Door | Response:
-    """Who is asking: a live session whose role may scan, and (for a frame, whose body is
-    no form) the CSRF token in its header."""
+def _new_door(request: Request) -> Door:
     ctx = context(request)
-    door = Door(request, ctx, language(request, ctx), None)
-    cookie = request.cookies.get(session_cookie(ctx))
-    door.session = await run_in_threadpool(ctx.sessions.find, cookie, True)
+    return Door(request, ctx, language(request, ctx), None)
+
+
+def _allowed(door: Door, *, csrf_header: bool) -> Response | None:
+    """Who is asking: a live session whose role may scan, with the session's CSRF token
+    (a frame's body is no form: in its header; a typed number's: in the form or header)."""
+    cookie = door.request.cookies.get(session_cookie(door.ctx))
+    door.session = door.ctx.sessions.find(cookie, True)
     if door.session is None:
         return _error(door, "signed_out")
     if not door.session.account.may(accounts.SCAN):
         return _error(door, "forbidden")
-    if request.url.path == "/scan/frame" and not hmac.compare_digest(
-        request.headers.get(CSRF_HEADER, ""), door.session.csrf_token
-    ):
+    sent = door.request.headers.get(CSRF_HEADER, "")
+    if not csrf_header:
+        sent = door.form.get(CSRF_FIELD) or sent
+    if not hmac.compare_digest(sent, door.session.csrf_token):
         return _error(door, "csrf")
-    return door
+    return None
 
 
 def _admit(door: Door) -> Response | None:
@@ -179,9 +184,9 @@ def _milliseconds(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) <= 15 else None
 
 
-async def _answer(door: Door, work: Callable[[], Answer]) -> Response:
+def _answer(door: Door, work: Callable[[], Answer]) -> Response:
     try:
-        answer = await run_in_threadpool(work)
+        answer = work()
     except HandheldError as exc:
         return _error(door, exc.code, retry_after_s=exc.retry_after_s)
     except doors.DoorError as exc:
