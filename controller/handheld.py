@@ -58,6 +58,7 @@ FORMATS = ("JPEG", "PNG", "WEBP")
 RATE_PER_S = 6.0  # the page sends at most 4 frames a second
 BURST = 12
 FUTURE_SKEW_S = 5.0  # a capture time ahead of ours by more than this is taken as now
+STORED_KEPT = 1000  # per account: far more than one presentation's frames
 
 # What a phone's scan turned out to be (the page shows it; ``already_registered``: admitted,
 # and the person's presence of the day existed already).
@@ -153,6 +154,14 @@ class _Phone:
     limit: RateLimit
     debounce: Debounce
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The event ids this door stored lately, oldest first: a repeat whose id is not here was
+    # never stored (the store need not be asked).
+    stored: dict[uuid.UUID, None] = field(default_factory=dict)
+
+    def remember(self, event_id: uuid.UUID) -> None:
+        self.stored[event_id] = None
+        if len(self.stored) > STORED_KEPT:
+            del self.stored[next(iter(self.stored))]
 
 
 class Handheld:
@@ -233,12 +242,15 @@ class Handheld:
             texts = self.decoder.decode(pixels)
             if not texts:  # a frame sent again reads as it did: no code, nothing was stored
                 return Answer(event_id, "no_code", scanned_at=at)
-            known = self._known(event_id, terminal)
-            if known is not None:
-                return known
-            text = _pick(texts)
-            seen_at = at.timestamp()
-            if not phone.debounce.is_new(text, seen_at):
+            text, seen_at = _pick(texts), at.timestamp()
+            repeat = not phone.debounce.is_new(text, seen_at)
+            # A repeat can be a stored frame sent again only if this door stored it: the
+            # store is asked then, and for every new presentation (after a restart too).
+            if not repeat or event_id in phone.stored:
+                known = self._known(event_id, terminal)
+                if known is not None:
+                    return known
+            if repeat:
                 phone.debounce.record(text, seen_at)
                 return Answer(event_id, "repeat", scanned_at=at)
             found = admission.from_qr_text(text)
@@ -246,6 +258,8 @@ class Handheld:
                 answer = Answer(event_id, found.reason, "refused", found.reason, scanned_at=at)
             else:
                 answer = self._submit(terminal, found, event_id, at, actor)
+            if answer.stored:
+                phone.remember(event_id)
             phone.debounce.record(text, seen_at)  # only once handled: a failure is retried
             return answer
 

@@ -137,6 +137,17 @@ def test_the_same_frame_sent_again_is_answered_as_a_duplicate_not_stored_twice(
     assert len(_events(console.store)) == 1
 
 
+def test_a_frame_sent_again_after_a_restart_is_still_a_duplicate(
+    console, make_console, phone
+) -> None:
+    event, data = new_event_id(), _frame_of(CREW[0])
+    assert _send(console, phone, data, event=event).json()["ack"] == "stored"
+    restarted = make_console()
+    again = _send(restarted, restarted.login("tom"), data, event=event).json()
+    assert (again["ack"], again["outcome"]) == ("duplicate", "admitted")
+    assert len(_events(console.store)) == 1
+
+
 def test_the_same_code_held_in_view_is_reported_once(console, phone) -> None:
     now = datetime.now(UTC)
     data = _frame_of(CREW[0])
