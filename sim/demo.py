@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from controller import schema
 from presence.clock import brussels_date
 from presence.version import version_line
 from sim.belpic import BelpicCard, IdentityFields, card_number
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 SETTLE_TIMEOUT_S = 60.0
 REGISTERED_STATES = ("registered", "validated", "failed_remarks")
-ANOMALY_STATES = ("needs_employer", "rejected", "failed_remarks", "missed")
+ANOMALY_STATES = schema.ANOMALY_STATES
 NOT_AN_L1_CODE = "WIFI:S:SiteGuest;T:WPA;P:welcome2026;;"
 
 
