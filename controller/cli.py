@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--date", default="today", help="today (default), tomorrow or YYYY-MM-DD")
     terminals = sub.add_parser("terminals", help="known terminals and their status")
     terminals.add_argument("--format", choices=FORMATS, default="table")
+    refused = sub.add_parser("refusals", help="refusals the terminals summarised, per minute")
+    refused.add_argument("--date", default="today", help="today (default) or YYYY-MM-DD")
+    refused.add_argument("--format", choices=FORMATS, default="table")
     for listing_parser in (listing, onsite, anomalies):  # --reveal after the command too
         listing_parser.add_argument("--reveal", action="store_true", default=argparse.SUPPRESS)
     return parser
@@ -138,6 +141,15 @@ def _terminals(args: argparse.Namespace, config: ControllerConfig, store: Store)
 
     TerminalRegistry(config.terminals_path, store).reload_if_changed()
     print(render(views.terminals(store), views.TERMINAL_COLUMNS, args.format))
+    return EXIT_OK
+
+
+def _refusals(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
+    from controller import refusals
+    from controller.manage import parse_day
+
+    day = parse_day(args.date, brussels_date(store.clock.now()))
+    print(render(refusals.listing(store, day), refusals.COLUMNS, args.format))
     return EXIT_OK
 
 
@@ -218,6 +230,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]
     "preregister": _preregister,
     "requeue": _requeue,
     "quarantine": _quarantine,
+    "refusals": _refusals,
 }
 
 
