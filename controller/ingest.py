@@ -136,6 +136,7 @@ class Ingest:
         self._stop = threading.Event()
         self._publish_config = threading.Event()
         self._published_stamp: siteconfig.Stamp | None = None
+        self._site_configs = siteconfig.Builder(store, config)  # hashing is slow: off this thread
         self._published_at = float("-inf")
         self._client = make_client(config)
         self._client.on_connect = self._on_connect
@@ -156,6 +157,7 @@ class Ingest:
         self._stop.set()
         if self._writer.is_alive():
             self._writer.join(timeout=10)
+        self._site_configs.wait(timeout=10)
 
     @property
     def alive(self) -> bool:
@@ -542,12 +544,9 @@ class Ingest:
         self.terminals.reload_if_changed()
         if not self._client.is_connected():
             return
-        today = brussels_date(self.clock.now())
-        stamp = siteconfig.current_stamp(self.store, today)
-        stale = now - self._published_at >= CONFIG_REFRESH_S
-        if stamp != self._published_stamp or stale or self._publish_config.is_set():
-            self._publish_config.clear()
-            site_config, stamp = siteconfig.build(self.store, self.config, today)
+        built = self._site_configs.take()
+        if built is not None:
+            site_config, stamp = built
             self._client.publish(
                 topics.config_topic(self.workplace),
                 encode_site_config(site_config),
@@ -561,6 +560,12 @@ class Ingest:
                 site_config.version,
                 len(site_config.allowlist),
             )
+        today = brussels_date(self.clock.now())
+        stamp = siteconfig.current_stamp(self.store, today)
+        stale = now - self._published_at >= CONFIG_REFRESH_S
+        if stamp != self._published_stamp or stale or self._publish_config.is_set():
+            self._publish_config.clear()
+            self._site_configs.request(today)  # published by a later turn, once built
 
 
 def _best_effort_event_id(payload: bytes) -> uuid.UUID | None:

@@ -10,8 +10,10 @@ the GIL), so only people new to the roster cost anything when the config is buil
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +25,8 @@ from controller.config import ControllerConfig
 from controller.store import Store
 from presence.ids import Inss, LimosaId, PersonId
 from presence.messages import SCRYPT, HashScheme, SiteConfig, SitePolicy, hash_digits
+
+log = logging.getLogger(__name__)
 
 SALT_KEY = "allowlist_salt"
 VERSION_KEY = "site_config_version"
@@ -136,6 +140,49 @@ def _compute(salt: str, people: list[Person], scheme: HashScheme) -> dict[Person
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         done = [v for part in pool.map(chunk, range(0, len(people), HASH_CHUNK)) for v in part]
     return dict(zip(people, done, strict=True))
+
+
+class Builder:
+    """Builds site configs in a thread of their own: the first build after a large roster
+    import hashes thousands of people (2,000 take about 4 s on two cores, docs/performance.md),
+    and the ingest thread keeps storing and acknowledging meanwhile. ``request`` starts a
+    build unless one is running; ``take`` hands over the latest finished one, once."""
+
+    def __init__(self, store: Store, config: ControllerConfig) -> None:
+        self._store = store
+        self._config = config
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._done: tuple[SiteConfig, Stamp] | None = None
+
+    def request(self, day: date) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(
+                target=self._build, args=(day,), name="site-config", daemon=True
+            )
+            self._thread.start()
+
+    def take(self) -> tuple[SiteConfig, Stamp] | None:
+        with self._lock:
+            done, self._done = self._done, None
+        return done
+
+    def wait(self, timeout: float) -> None:
+        """Let a running build finish (before the store closes)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _build(self, day: date) -> None:
+        try:
+            built = build(self._store, self._config, day)
+        except Exception:
+            log.exception("the site config could not be built; trying again")
+            return
+        with self._lock:
+            self._done = built
 
 
 def current_stamp(store: Store, day: date) -> Stamp:

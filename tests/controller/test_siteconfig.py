@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+import time
+from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from controller import schema, siteconfig
 from controller.config import ControllerConfig
+from controller.ingest import HOUSEKEEPING_S
 from controller.roster import import_file
-from controller.store import Store
-from presence.messages import SCRYPT, encode_site_config, hash_digits
-from tests.controller.support import COMPANY, inss, limosa
+from controller.store import Store, open_store
+from presence.messages import SCRYPT, decode_site_config, encode_site_config, hash_digits
+from sim.identifiers import with_inss_check
+from tests.controller.support import COMPANY, checkin, inss, limosa
 
 DAY = date(2026, 3, 2)
 
@@ -69,3 +73,28 @@ def test_a_new_salt_hashes_everyone_again_and_forgets_the_old_hashes(
     with store.transaction() as conn:
         rows = conn.execute(select(schema.person_hashes.c.scheme)).scalars().all()
     assert rows == [siteconfig.scheme_key("ff" * 16)]
+
+
+@pytest.mark.integration
+def test_check_ins_are_acknowledged_while_a_large_roster_is_hashed(running, terminal, tmp_path):
+    """2,000 new people take seconds to hash: the ingest thread does not wait for them."""
+    _controller, store = running
+    decode_site_config(terminal.configs.get(timeout=10))  # the config of the empty roster
+    crew = [with_inss_check(f"{day:%y%m%d}{n:03d}") for day in _days(20) for n in range(1, 101)]
+    path = tmp_path / "crew.csv"
+    path.write_text("person,employer\n" + "".join(f"{p},{COMPANY}\n" for p in crew))
+    with_store = open_store(store.engine.url.render_as_string(hide_password=False))
+    try:
+        import_file(with_store, path)
+    finally:
+        with_store.close()
+    time.sleep(HOUSEKEEPING_S * 1.5)  # the build has begun
+    terminal.send(checkin(limosa(1)))
+    assert terminal.ack(timeout=2).status == "stored"
+    assert terminal.configs.empty()  # the new config is not out yet
+    config = decode_site_config(terminal.configs.get(timeout=60))
+    assert len(config.allowlist) == 2000
+
+
+def _days(count: int) -> list[date]:
+    return [date(1980, 1, 1) + timedelta(days=n) for n in range(count)]
