@@ -135,6 +135,21 @@ class SiteConfig:
     def hash_of(self, person: PersonId) -> str:
         return person_hash(self.salt, person, self.scheme)
 
+    @property
+    def format(self) -> int:
+        """The format it travels in: 1 (SHA-256) or 2 (scrypt). A controller that publishes
+        version 2 also reads what its terminals add since: the boot and monotonic moment
+        in check-ins, refusal summaries. A terminal sends those only to such a controller
+        (``controller_reads_v2``): an older one would refuse the events, and the terminal
+        would drop them."""
+        return 1 if self.scheme.kdf == "sha256" else SITE_CONFIG_VERSION
+
+
+def controller_reads_v2(config: SiteConfig | None) -> bool:
+    """Whether the controller that published ``config`` reads boot ids in check-ins and
+    refusal summaries (see ``SiteConfig.format``)."""
+    return config is not None and config.format >= 2
+
 
 @dataclass(frozen=True, slots=True)
 class TerminalStatus:

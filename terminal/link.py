@@ -50,6 +50,7 @@ from presence.messages import (
     RefusalSummary,
     SiteConfig,
     TerminalStatus,
+    controller_reads_v2,
     decode_acks,
     decode_site_config,
     encode_refusal_summary,
@@ -128,6 +129,7 @@ class Link:
         # refusal summaries on their way: id -> (the counts' keys, when sent)
         self._summaries: dict[uuid.UUID, tuple[list[CountKey], float]] = {}
         self.site_config_fault: str | None = None  # the last config that could not be read
+        self._controller_reads_v2 = False  # refusal summaries only to a controller that reads them
         self._last_sent = 0
         self._thread: threading.Thread | None = None
         self._client = self._make_client(config.broker, terminal.id)
@@ -273,6 +275,7 @@ class Link:
             self.site_config_fault = exc.code
             return
         self.site_config_fault = None
+        self._controller_reads_v2 = controller_reads_v2(config)
         self._outbox.save_site_config(encode_site_config(config))
         self._on_site_config(config)
 
@@ -343,6 +346,8 @@ class Link:
     def _publish_refusals(self) -> None:
         """Publish the final refusal counts not acknowledged yet; counts on their way for
         less than ``RESEND_AFTER_S`` are not sent again."""
+        if not self._controller_reads_v2:
+            return  # an older controller: they wait in the outbox database
         now = self._clock.monotonic()
         with self._wake:
             for summary_id, (_keys, sent_at) in list(self._summaries.items()):

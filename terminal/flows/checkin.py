@@ -32,7 +32,7 @@ from statemachine import State, StateMachine
 
 from presence.clock import Clock, SystemClock, brussels_date
 from presence.events import CheckIn, Credential, new_event_id
-from presence.messages import SiteConfig
+from presence.messages import SiteConfig, controller_reads_v2
 from terminal.config import TerminalConfig
 from terminal.drivers.events import (
     CameraFault,
@@ -321,10 +321,15 @@ class CheckinFlow:
             direction=terminal.direction,
             decision=verdict.decision,
             reason=verdict.reason,
-            # What the controller dates by when the wall clock above cannot be trusted.
-            boot_id=self._clock.boot_id(),
-            mono_s=self._mono(),
+            # What the controller dates by when the wall clock above cannot be trusted; only
+            # for a controller that reads it (an older one would refuse the event).
+            **self._clock_fields(),
         )
+
+    def _clock_fields(self) -> dict[str, Any]:
+        if not controller_reads_v2(self.site):
+            return {}
+        return {"boot_id": self._clock.boot_id(), "mono_s": self._mono()}
 
     def _context(self) -> Context:
         now = self._clock.now()

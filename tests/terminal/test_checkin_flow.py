@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from presence.events import encode
+from presence.messages import LEGACY_SHA256
 from terminal.drivers.events import (
     CameraFault,
     CardError,
@@ -372,3 +376,12 @@ def test_an_event_says_when_it_happened_on_the_terminals_monotonic_clock(rig: Ri
     rig.run(ALICE_CARD)
     [event] = rig.stored()
     assert (event.boot_id, event.mono_s) == (rig.clock.boot_id(), rig.clock.monotonic())
+
+
+def test_an_older_controller_gets_events_without_the_monotonic_moment(rig: Rig) -> None:
+    """Its site config is version 1: it would refuse an event with fields it does not know."""
+    rig.run(SiteConfigReceived(replace(site_config(rig.clock), scheme=LEGACY_SHA256)))
+    rig.run(CardInserted(identity(ALICE.digits)))
+    [event] = rig.stored()
+    assert event.boot_id is None and event.mono_s is None
+    assert "boot_id" not in json.loads(encode(event))

@@ -349,6 +349,16 @@ def test_refusal_counts_are_published_and_leave_on_the_controllers_ack(
                                             clock.monotonic(), reason, "in"))  # fmt: skip
     clock.advance(refusal_log.SUMMARISE_AFTER_S + 60)
     terminal.link.start()
+    assert wait_until(lambda: controller.last_status() is not None)
+    assert controller.summaries == []  # not before a controller that reads them says so
+    publisher = _client("publisher")
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    config = encode_site_config(site_config(clock))
+    publisher.publish(topics.config_topic(WORKPLACE), config, qos=1).wait_for_publish(5)
+    publisher.loop_stop()
+    publisher.disconnect()
+    clock.advance(link_module.HEARTBEAT_S)  # the next heartbeat
     assert wait_until(lambda: bool(controller.summaries))
     [summary] = controller.summaries
     assert sorted((c.reason, c.count) for c in summary.counts) == [("already_inside", 1),
