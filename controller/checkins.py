@@ -107,11 +107,10 @@ def date_checkin(
       ``undatable`` (its arrival could be another day than its scan).
 
     The correction applied (dated minus scanned) is recorded."""
-    clock = (
-        terminal_offset_s
-        if isinstance(terminal_offset_s, TerminalClock)
-        else TerminalClock(terminal_offset_s)
-    )
+    if isinstance(terminal_offset_s, TerminalClock):
+        clock = terminal_offset_s
+    else:
+        clock = _NO_CLOCK if terminal_offset_s is None else TerminalClock(terminal_offset_s)
     scanned = checkin.scanned_at
     estimate = _estimate(checkin, clock)
     if estimate is not None and estimate > received_at + timedelta(seconds=skew_max_s):
@@ -123,6 +122,9 @@ def date_checkin(
         return Dating(at, (at - scanned).total_seconds())
     undatable = not checkin.clock_synced and checkin.boot_id is not None
     return Dating(received_at, (received_at - scanned).total_seconds(), undatable)
+
+
+_NO_CLOCK = TerminalClock()
 
 
 def _estimate(checkin: CheckIn, clock: TerminalClock) -> datetime | None:

@@ -217,7 +217,7 @@ class Ingest:
                     self._generation,
                     bool(message.retain),
                     self._backlog,
-                    getattr(message.properties, "MessageExpiryInterval", None),
+                    _expiry_left(message),
                 )
             )
         except Exception:
@@ -566,6 +566,14 @@ class Ingest:
         if stamp != self._published_stamp or stale or self._publish_config.is_set():
             self._publish_config.clear()
             self._site_configs.request(today)  # published by a later turn, once built
+
+
+def _expiry_left(message: mqtt.MQTTMessage) -> int | None:
+    """What the broker left of a heartbeat's message expiry (statuses only: a check-in's is
+    not looked at, and the look costs an exception when absent)."""
+    if not message.topic.endswith("/status"):
+        return None
+    return getattr(message.properties, "MessageExpiryInterval", None)
 
 
 def _best_effort_event_id(payload: bytes) -> uuid.UUID | None:

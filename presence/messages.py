@@ -47,12 +47,14 @@ class HashScheme:
 
     ``scrypt`` (site config v2): memory-hard and slow on purpose, because the salt is
     published beside the hashes and national numbers are few per birth date (README,
-    "What a stolen terminal reveals"). n=2048, r=8, p=1 takes 2 MB and about 4.4 ms on the
-    development machine, about 18 ms on a Raspberry Pi 4 (assumed 4x slower per core): one
-    hash per check-in. ``sha256`` is the v1 scheme, read for compatibility only."""
+    "What a stolen terminal reveals"). n=1024, r=8, p=1 takes 1 MB and about 2 ms on the
+    development machine, about 8 ms on a Raspberry Pi 4 (assumed 4x slower per core): one
+    hash per check-in, within the terminal's decision budget (p99 15 ms here; n=2048 took
+    it to 16-19 ms under load, docs/performance.md). ``sha256`` is the v1 scheme, read for
+    compatibility only."""
 
     kdf: Literal["scrypt", "sha256"] = "scrypt"
-    n: int = 2048
+    n: int = 1024
     r: int = 8
     p: int = 1
 
@@ -77,7 +79,7 @@ class HashScheme:
 
 MIN_SCRYPT_N = 2**10
 MAX_SCRYPT_N = 2**14
-MAX_SCRYPT_BYTES = 8 * 1024 * 1024  # 128 * n * r: at most 8 MB and ~4x today's cost
+MAX_SCRYPT_BYTES = 8 * 1024 * 1024  # 128 * n * r: at most 8 MB, 8x today's cost
 SCRYPT = HashScheme()
 LEGACY_SHA256 = HashScheme("sha256", 0, 0, 0)
 PERSON_HASH_CACHE = 4096  # the terminal's recent people: their hash is not computed again

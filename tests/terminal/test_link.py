@@ -377,16 +377,22 @@ def test_a_site_config_the_terminal_cannot_read_is_refused_and_reported(
     publisher.loop_start()
     terminal = make_terminal(mosquitto.port)
     terminal.link.start()
-    config_topic = topics.config_topic(WORKPLACE)
-    publisher.publish(config_topic, encode_site_config(good), qos=1).wait_for_publish(5)
+    config_topic = topics.config_topic(WORKPLACE)  # retained: there whenever it subscribes
+    publisher.publish(config_topic, encode_site_config(good), qos=1, retain=True).wait_for_publish(
+        5
+    )
     assert wait_until(lambda: terminal.configs == [good])
-    publisher.publish(config_topic, json.dumps(unreadable).encode(), qos=1).wait_for_publish(5)
+    publisher.publish(
+        config_topic, json.dumps(unreadable).encode(), qos=1, retain=True
+    ).wait_for_publish(5)
     assert wait_until(lambda: terminal.link.site_config_fault == "version")
     assert terminal.configs == [good] and terminal.link.errors == 0
     assert terminal.link.status().health["site_config"] == "version"
     saved = terminal.outbox.load_site_config()
     assert saved is not None and decode_site_config(saved) == good
-    publisher.publish(config_topic, encode_site_config(good), qos=1).wait_for_publish(5)
+    publisher.publish(config_topic, encode_site_config(good), qos=1, retain=True).wait_for_publish(
+        5
+    )
     assert wait_until(lambda: terminal.link.site_config_fault is None)
     assert "site_config" not in terminal.link.status().health
     publisher.loop_stop()
