@@ -144,7 +144,7 @@ def _compute(salt: str, people: list[Person], scheme: HashScheme) -> dict[Person
 
 class Builder:
     """Builds site configs in a thread of their own: the first build after a large roster
-    import hashes thousands of people (2,000 take about 4 s on two cores, docs/performance.md),
+    import hashes thousands of people (10,000 take about 9 s on two cores, docs/performance.md),
     and the ingest thread keeps storing and acknowledging meanwhile. ``request`` starts a
     build unless one is running; ``take`` hands over the latest finished one, once."""
 

@@ -47,8 +47,8 @@ class HashScheme:
 
     ``scrypt`` (site config v2): memory-hard and slow on purpose, because the salt is
     published beside the hashes and national numbers are few per birth date (README,
-    "What a stolen terminal reveals"). n=1024, r=8, p=1 takes 1 MB and about 2 ms on the
-    development machine, about 8 ms on a Raspberry Pi 4 (assumed 4x slower per core): one
+    "What a stolen terminal reveals"). n=1024, r=8, p=1 takes 1 MB and about 1.6 ms on the
+    development machine, about 7 ms on a Raspberry Pi 4 (assumed 4x slower per core): one
     hash per check-in, within the terminal's decision budget (p99 15 ms here; n=2048 took
     it to 16-19 ms under load, docs/performance.md). ``sha256`` is the v1 scheme, read for
     compatibility only."""
