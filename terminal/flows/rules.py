@@ -31,7 +31,7 @@ from presence.ids import (
     parse_inss,
     parse_limosa_id,
 )
-from presence.messages import SiteConfig, UnknownPersonPolicy, person_hash
+from presence.messages import SiteConfig, UnknownPersonPolicy
 from terminal.drivers.events import CardError, CardInserted, DriverEvent, Entered, QrSeen
 from terminal.drivers.l1 import BadL1Code, NotAnL1Code, parse_l1
 
@@ -188,14 +188,16 @@ def card_not_expired(cred: Credential, ctx: Context) -> Verdict | None:
 
 
 def not_blocked(cred: Credential, ctx: Context) -> Verdict | None:
-    if ctx.site is not None and person_hash(ctx.site.salt, cred.person) in ctx.site.blocklist:
+    if ctx.site is not None and ctx.site.hash_of(cred.person) in ctx.site.blocklist:
         return Verdict("refused", BLOCKED, "refused")
     return None
 
 
 def on_allowlist(cred: Credential, ctx: Context) -> Verdict | None:
     site = ctx.site
-    listed = site is not None and person_hash(site.salt, cred.person) in site.allowlist
+    # One slow hash per check-in (scrypt, presence.messages.HashScheme): the blocklist rule
+    # computed it already, and it is remembered for the person's next passages.
+    listed = site is not None and site.hash_of(cred.person) in site.allowlist
     if listed:
         return None
     if ctx.allowlist_fresh:
