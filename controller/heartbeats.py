@@ -20,6 +20,7 @@ and our time); any live heartbeat updates the wall-clock offset in ``terminals``
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,6 +79,7 @@ def record(conn: Connection, terminal: str, status: TerminalStatus, arrived: Arr
         outbox_alarm=status.outbox_alarm,
         clock_synced=status.clock_synced,
         software_version=(status.software_version or "")[:64] or None,
+        health=json.dumps(status.health, sort_keys=True) if status.health else None,
     )
     why = not_live(status, arrived)
     if why is None and status.boot_id is not None and status.mono_s is not None:

@@ -103,7 +103,7 @@ def build(
                     scheme,
                     sorted(blocklist),
                 )
-            ).encode()  # fmt: skip
+            ).encode()
         ).hexdigest()
         version = int(store.get_meta(conn, VERSION_KEY) or 0)
         if store.get_meta(conn, CONTENT_KEY) != digest:
