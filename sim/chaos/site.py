@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
@@ -188,9 +189,10 @@ class ChaosSite:
         db = self.workdir / "nsso.db"
 
         def command() -> list[str]:
+            delay = str(self.validation_delay_s)
             return [sys.executable, "-m", "sim.registry_server",
                     "--listen", f"127.0.0.1:{self.nsso_port}", "--db", str(db),
-                    "--works", str(works), "--validation-delay", str(self.validation_delay_s)]  # fmt: skip
+                    "--works", str(works), "--validation-delay", delay]  # fmt: skip
 
         proc = Proc("nsso", command, self.workdir / "nsso.log",
                     ready=lambda: _answers(self.nsso_port))  # fmt: skip
@@ -215,12 +217,9 @@ class ChaosSite:
         self.manage("roster", "import", str(roster))
 
     def _start_controller(self) -> None:
-        proc = Proc(
-            "controller",
-            lambda: [sys.executable, "-m", "controller.cli", "--config",
-                     str(self.controller_config), "run"],  # fmt: skip
-            self.workdir / "controller.log",
-        )
+        command = [sys.executable, "-m", "controller.cli", "--config",
+                   str(self.controller_config), "run"]  # fmt: skip
+        proc = Proc("controller", lambda: command, self.workdir / "controller.log")
         self.procs["controller"] = proc.start()
         self._stack.callback(proc.stop)
 
@@ -240,10 +239,13 @@ class ChaosSite:
                 gate.id,
                 self._terminal_command(gate, path),
                 self.workdir / f"{gate.id}.log",
-                ready=lambda g=gate: self.terminal_state(g.id, timeout=1.0) is not None,
+                ready=self._answering(gate.id),
             )
             self.procs[gate.id] = proc.start(READY_TIMEOUT_S)
             self._stack.callback(proc.stop)
+
+    def _answering(self, terminal: str) -> Callable[[], bool]:
+        return lambda: self.terminal_state(terminal, timeout=1.0) is not None
 
     def _terminal_command(self, gate: Gate, config: Path) -> Any:
         def command() -> list[str]:
