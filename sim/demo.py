@@ -190,10 +190,16 @@ def summary(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["chaos"]:  # sitegate-demo chaos: the fault campaign (sim/chaos)
+        from sim.chaos.cli import main as chaos
+
+        return chaos(argv[1:])
     parser = argparse.ArgumentParser(
         prog="sitegate-demo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="sitegate-demo chaos --help: the fault campaign",
     )
     parser.add_argument("--dir", type=Path, help="work directory to keep (default: a temp one)")
     parser.add_argument("--seed", type=int, default=2026, help="which crew")

@@ -24,7 +24,8 @@ from typing import Any
 from sim.chaos.procs import Proc
 from sim.chaos.proxy import FaultProxy
 from sim.chaos.terminal_proc import request
-from sim.crew import Worker, write_declared_works, write_roster
+from sim.chaos.workload import Workload, write_roster
+from sim.crew import write_declared_works
 from sim.demo_site import WORKPLACE, terminal_toml
 from sim.mosquitto import MosquittoBroker
 from sim.pcscd import Pcscd, machine_lock
@@ -102,7 +103,7 @@ class ChaosSite:
     def __init__(
         self,
         workdir: Path,
-        crew: list[Worker],
+        workload: Workload,
         today: date,
         *,
         gate_count: int = 3,
@@ -112,7 +113,7 @@ class ChaosSite:
         seed: int = 0,
     ) -> None:
         self.workdir = workdir
-        self.crew = crew
+        self.workload = workload
         self.today = today
         self.db = db
         self.pg_server = pg_server
@@ -184,18 +185,29 @@ class ChaosSite:
 
     def _start_nsso(self) -> None:
         works = self.workdir / "works.toml"
-        write_declared_works(WORKPLACE, self.crew, self.today, works)
+        write_declared_works(WORKPLACE, self.workload.crew, self.today, works)
         self.nsso_port = free_port()
         db = self.workdir / "nsso.db"
 
         def command() -> list[str]:
             delay = str(self.validation_delay_s)
-            return [sys.executable, "-m", "sim.registry_server",
-                    "--listen", f"127.0.0.1:{self.nsso_port}", "--db", str(db),
-                    "--works", str(works), "--validation-delay", delay]  # fmt: skip
+            return [
+                sys.executable,
+                "-m",
+                "sim.registry_server",
+                "--listen",
+                f"127.0.0.1:{self.nsso_port}",
+                "--db",
+                str(db),
+                "--works",
+                str(works),
+                "--validation-delay",
+                delay,
+            ]
 
-        proc = Proc("nsso", command, self.workdir / "nsso.log",
-                    ready=lambda: _answers(self.nsso_port))  # fmt: skip
+        proc = Proc(
+            "nsso", command, self.workdir / "nsso.log", ready=lambda: _answers(self.nsso_port)
+        )
         self.procs["nsso"] = proc.start()
         self._stack.callback(proc.stop)
         self.nsso_db = db
@@ -208,17 +220,26 @@ class ChaosSite:
         self.controller_config.write_text(
             controller_toml(self.db_url, self.broker_port, self.proxies["controller-nsso"].port)
         )
-        (self.workdir / "terminals.toml").write_text("".join(
-            f'[[terminal]]\nid = "{g.id}"\ndirection = "{g.direction}"\ncert_serial = ""\n'
-            "revoked = false\n\n" for g in self.gates
-        ))  # fmt: skip
+        (self.workdir / "terminals.toml").write_text(
+            "".join(
+                f'[[terminal]]\nid = "{g.id}"\ndirection = "{g.direction}"\ncert_serial = ""\n'
+                "revoked = false\n\n"
+                for g in self.gates
+            )
+        )
         roster = self.workdir / "roster.csv"
-        write_roster(self.crew, roster)
+        write_roster(self.workload.people, roster)
         self.manage("roster", "import", str(roster))
 
     def _start_controller(self) -> None:
-        command = [sys.executable, "-m", "controller.cli", "--config",
-                   str(self.controller_config), "run"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "controller.cli",
+            "--config",
+            str(self.controller_config),
+            "run",
+        ]
         proc = Proc("controller", lambda: command, self.workdir / "controller.log")
         self.procs["controller"] = proc.start()
         self._stack.callback(proc.stop)
@@ -227,14 +248,16 @@ class ChaosSite:
         if any(g.pcsc for g in self.gates) and not self._pcscd():
             self.gates = [Gate(g.id, g.direction, False) for g in self.gates]
         for gate in self.gates:
-            proxy = FaultProxy(self.broker_port, self.seed * 1000 + 10 + len(self.proxies),
-                               f"{gate.id}-broker").start()  # fmt: skip
+            proxy = FaultProxy(
+                self.broker_port, self.seed * 1000 + 10 + len(self.proxies), f"{gate.id}-broker"
+            ).start()
             self._stack.callback(proxy.close)
             self.proxies[f"{gate.id}-broker"] = proxy
             path = self.workdir / f"{gate.id}.toml"
             reader = "pcsc" if gate.pcsc else "fake"
-            path.write_text(terminal_toml(self.workdir, gate.id, gate.direction, proxy.port,
-                                          reader))  # fmt: skip
+            path.write_text(
+                terminal_toml(self.workdir, gate.id, gate.direction, proxy.port, reader)
+            )
             proc = Proc(
                 gate.id,
                 self._terminal_command(gate, path),
@@ -251,13 +274,20 @@ class ChaosSite:
         def command() -> list[str]:
             clock = self.clocks[gate.id]
             return [
-                sys.executable, "-m", "sim.chaos.terminal_proc", "--config", str(config),
-                "--control", str(self.control_path(gate.id)),
-                "--journal", str(self.journal_path(gate.id)),
+                sys.executable,
+                "-m",
+                "sim.chaos.terminal_proc",
+                "--config",
+                str(config),
+                "--control",
+                str(self.control_path(gate.id)),
+                "--journal",
+                str(self.journal_path(gate.id)),
                 *(["--pcsc"] if gate.pcsc else []),
-                "--clock-offset", str(clock.offset_s),
+                "--clock-offset",
+                str(clock.offset_s),
                 *([] if clock.synced else ["--clock-unsynced"]),
-            ]  # fmt: skip
+            ]
 
         return command
 
@@ -284,8 +314,9 @@ class ChaosSite:
     def outbox_path(self, terminal: str) -> Path:
         return self.workdir / terminal / "outbox.db"
 
-    def control(self, terminal: str, body: dict[str, Any],
-                timeout: float = CONTROL_TIMEOUT_S) -> dict[str, Any]:  # fmt: skip
+    def control(
+        self, terminal: str, body: dict[str, Any], timeout: float = CONTROL_TIMEOUT_S
+    ) -> dict[str, Any]:
         return request(self.control_path(terminal), body, timeout)
 
     def terminal_state(self, terminal: str, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -308,8 +339,18 @@ class ChaosSite:
         import subprocess
 
         done = subprocess.run(
-            [sys.executable, "-m", "controller.cli", "--config", str(self.controller_config),
-             *args], capture_output=True, text=True, check=False)  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "controller.cli",
+                "--config",
+                str(self.controller_config),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"sitegate-controller {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout

@@ -75,8 +75,11 @@ class TerminalProcess:
         op = request.get("op")
         if op == "state":
             app = self.terminal.app
-            return {"flow": app.flow.state, "outbox_depth": app.outbox.depth,
-                    "online": self.terminal.online}  # fmt: skip
+            return {
+                "flow": app.flow.state,
+                "outbox_depth": app.outbox.depth,
+                "online": self.terminal.online,
+            }
         if op == "clock":
             self.clock.set(float(request["offset_s"]), bool(request["synced"]))
             self.terminal.app.clock_sync.refresh()
@@ -128,7 +131,10 @@ class _Handler(socketserver.StreamRequestHandler):
         except Exception as exc:  # reported to the campaign, which records it
             log.warning("control request failed: %s: %s", type(exc).__name__, exc)
             answer = {"error": "failed", "detail": f"{type(exc).__name__}: {exc}"}
-        self.wfile.write(json.dumps(answer).encode() + b"\n")
+        try:
+            self.wfile.write(json.dumps(answer).encode() + b"\n")
+        except OSError as exc:  # the campaign stopped waiting (this process was frozen)
+            log.info("control answer not delivered: %s", exc)
 
 
 class _Server(socketserver.ThreadingUnixStreamServer):

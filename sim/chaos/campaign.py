@@ -1,0 +1,425 @@
+"""One campaign: start the site, play the rush and the faults, heal, settle, stop, check.
+
+The seed fixes the crew, the passes and the fault schedule (``workload``, ``scheduler``);
+the real processes' timing around them varies from run to run, so a replay of a seed
+plays the same story, not the same microseconds. Everything a run kept stays in its work
+directory: ``history.jsonl``, the journals, the logs, the databases.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from presence.clock import brussels_date
+from sim.chaos import checker
+from sim.chaos.faults import Fault, Injector, Republisher
+from sim.chaos.history import History
+from sim.chaos.scheduler import KINDS, Player, draw
+from sim.chaos.site import ChaosSite, gates
+from sim.chaos.workload import Pass, Profile, Workload, control_request, make_workload
+from sim.demo_site import WORKPLACE
+
+log = logging.getLogger(__name__)
+
+FAULT_WINDOW_SHARE = 0.85  # faults start in the first 85 % of the campaign
+RETRY_FOR_S = 25.0  # a person whose turnstile does not answer tries again this long
+RETRY_PAUSE_S = 1.5
+MONITOR_S = 0.5
+SETTLE_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    seed: int = 1
+    minutes: float = 1.0
+    gates: int = 3
+    workers: int = 60
+    db: str = "sqlite"
+    pg_url: str | None = None
+    use_pcscd: bool = True
+    workdir: Path | None = None
+    profile: Profile = "full"
+    kinds: tuple[str, ...] = tuple(KINDS)
+    mean_gap_s: float = 4.0
+    settle_s: float = SETTLE_S
+
+
+@dataclass(slots=True)
+class Result:
+    options: Options
+    workdir: Path
+    findings: checker.Findings
+    faults: Counter[str] = field(default_factory=Counter)
+    passes: int = 0
+    outbox_high_water: int = 0
+    settle_s: float = 0.0
+    card_reader: str = ""
+    history: History | None = None
+    settled: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings.violations
+
+    def verdict(self) -> str:
+        o, f = self.options, self.findings
+        worst = f"{max(f.receipt_delays):.1f} s" if f.receipt_delays else "-"
+        p99 = _p99(f.receipt_delays)
+        faults = ", ".join(f"{k} {n}" for k, n in sorted(self.faults.items())) or "none"
+        return (
+            f"chaos seed={o.seed} minutes={o.minutes:g} gates={o.gates} workers={o.workers} "
+            f"db={o.db} profile={o.profile}: {'PASS' if self.ok else 'FAIL'} | "
+            f"{f.decisions} decisions ({f.admitted} published admissions), "
+            f"{f.registrations} NSSO registrations, anomalies {dict(f.anomalies) or 0} | "
+            f"faults {sum(self.faults.values())} ({faults}) | violations "
+            f"{len(f.violations)} | badge->receipt worst {worst}, p99 {p99} | "
+            f"outbox high-water {self.outbox_high_water} | settled in {self.settle_s:.0f} s"
+        )
+
+    def report(self) -> list[str]:
+        """The verdict and, for each kind of violation, its first case with the history
+        around it: what to look at, and the seed to replay it."""
+        lines = [self.verdict()]
+        if self.ok:
+            return lines
+        lines.append(
+            f"replay: sitegate-demo chaos --seed {self.options.seed} "
+            f"--minutes {self.options.minutes:g} --gates {self.options.gates} "
+            f"--workers {self.options.workers} --db {self.options.db} "
+            f"--profile {self.options.profile}   (work directory {self.workdir})"
+        )
+        by_code: dict[str, list[checker.Violation]] = {}
+        for v in self.findings.violations:
+            by_code.setdefault(v.code, []).append(v)
+        for code, found in by_code.items():
+            lines.append(f"-- {code}: {len(found)}")
+            for v in found[:3]:
+                lines.append(f"   {v.detail}")
+            first = found[0]
+            if self.history is not None and first.wall is not None:
+                match: dict[str, Any] = {}
+                if first.person is not None:
+                    match["person"] = first.person
+                lines += ["     " + r.line() for r in self.history.around(first.wall, 8.0, **match)]
+        return lines
+
+
+def _p99(values: list[float]) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]:.1f} s"
+
+
+# --- the rush ------------------------------------------------------------------------------------
+
+
+class Rush:
+    """One thread per gate plays that gate's passes in order, at their times."""
+
+    def __init__(
+        self,
+        site: ChaosSite,
+        workload: Workload,
+        injector: Injector,
+        history: History,
+        end_s: float,
+    ) -> None:
+        self.site = site
+        self.workload = workload
+        self.injector = injector
+        self.history = history
+        self.end_s = end_s
+        self.done = 0
+        by_gate: dict[str, list[Pass]] = {}
+        for item in workload.passes:
+            by_gate.setdefault(item.gate, []).append(item)
+        self._threads = [
+            threading.Thread(target=self._lane, args=(lane,), daemon=True, name=f"lane-{gate}")
+            for gate, lane in by_gate.items()
+        ]
+
+    def start(self) -> Rush:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _lane(self, passes: list[Pass]) -> None:
+        for item in passes:
+            wait = item.at - self.history.now()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                self._pass(item)
+            except Exception:
+                log.exception("pass of person %s at %s failed", item.person, item.gate)
+            self.done += 1
+
+    def _pass(self, item: Pass) -> None:
+        person = self.workload.people[item.person]
+        body = control_request(person, item.how)
+        first = self.history.now()
+        while True:
+            self.injector.in_flight[item.gate] = item.person
+            self.history.add(
+                "pass.start",
+                gate=item.gate,
+                person=item.person,
+                how=item.how,
+                role=person.role,
+                note=item.note,
+            )
+            try:
+                answer = self.site.control(item.gate, body)
+            except (OSError, ValueError) as exc:
+                answer = {"error": type(exc).__name__, "detail": str(exc)}
+            finally:
+                self.injector.in_flight.pop(item.gate, None)
+            if "error" not in answer:
+                self.history.add(
+                    "pass.end",
+                    gate=item.gate,
+                    person=item.person,
+                    decision=answer["decision"],
+                    reason=answer["reason"],
+                    seq=answer["seq"],
+                    event_id=answer["event_id"],
+                )
+                if answer["decision"] == "admitted":
+                    try:
+                        self.site.control(item.gate, {"op": "walk"}, timeout=3.0)
+                    except (OSError, ValueError) as exc:
+                        self.history.add("walk.fail", gate=item.gate, error=str(exc))
+                return
+            self.history.add(
+                "pass.fail",
+                gate=item.gate,
+                person=item.person,
+                error=f"{answer['error']}: {answer.get('detail', '')}"[:160],
+            )
+            now = self.history.now()
+            if now - first > RETRY_FOR_S or now > self.end_s + RETRY_FOR_S:
+                self.history.add("pass.gave_up", gate=item.gate, person=item.person)
+                return
+            time.sleep(RETRY_PAUSE_S)
+
+
+# --- watching, settling ---------------------------------------------------------------------------
+
+
+class Monitor:
+    """Notices exits nobody caused and samples the outboxes (their high-water mark)."""
+
+    def __init__(self, site: ChaosSite, history: History) -> None:
+        self.site = site
+        self.history = history
+        self.high_water = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
+
+    def start(self) -> Monitor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(MONITOR_S):
+            self.sample()
+
+    def sample(self) -> None:
+        for proc in self.site.procs.values():
+            found = proc.check()
+            if found is not None:
+                self.history.add("crash", target=found.name, status=found.returncode)
+                log.warning(
+                    "%s exited by itself (status %s): restarting it", found.name, found.returncode
+                )
+                try:
+                    proc.start()
+                except RuntimeError as exc:
+                    log.warning("%s", exc)
+        for gate in self.site.gates:
+            depth = checker.outbox_depth(self.site.outbox_path(gate.id))
+            self.high_water = max(self.high_water, depth)
+
+
+def settle(site: ChaosSite, timeout: float) -> tuple[bool, str]:
+    """Wait until every outbox is empty and every presence and batch has landed."""
+    engine = create_engine(site.db_url)
+    deadline = time.monotonic() + timeout
+    state = ""
+    try:
+        while time.monotonic() < deadline:
+            depths = {g.id: checker.outbox_depth(site.outbox_path(g.id)) for g in site.gates}
+            try:
+                with engine.connect() as conn:
+                    open_presences = conn.execute(
+                        text(
+                            "SELECT count(*) FROM presences WHERE state IN "
+                            "('pending', 'sent', 'registered')"
+                        )
+                    ).scalar_one()
+                    open_batches = conn.execute(
+                        text(
+                            "SELECT count(*) FROM registry_batches WHERE state IN "
+                            "('sending', 'in_doubt')"
+                        )
+                    ).scalar_one()
+            except Exception as exc:
+                state = f"database: {exc}"
+                time.sleep(0.5)
+                continue
+            state = (
+                f"outboxes {sum(depths.values())}, open presences {open_presences}, "
+                f"open batches {open_batches}"
+            )
+            if not any(depths.values()) and not open_presences and not open_batches:
+                return True, state
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+    return False, state
+
+
+# --- the whole campaign ---------------------------------------------------------------------------
+
+
+def run(options: Options, out: Callable[[str], None] = print) -> Result:
+    duration = options.minutes * 60.0
+    today = brussels_date(datetime.now(UTC))
+    plan = gates(options.gates, options.use_pcscd)
+    entries = [g.id for g in plan if g.direction == "in"]
+    exits = [g.id for g in plan if g.direction == "out"]
+    workload = make_workload(
+        options.seed, options.workers, duration, entries, exits, today, options.profile
+    )
+    paths = [f"{g.id}-broker" for g in plan] + ["controller-nsso"]
+    schedule = draw(
+        options.seed,
+        duration * FAULT_WINDOW_SHARE,
+        [g.id for g in plan],
+        paths,
+        options.kinds,
+        options.mean_gap_s,
+    )
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="sitegate-chaos-"))
+    out(
+        f"chaos: seed {options.seed}, {len(workload.people)} people, {len(workload.passes)} "
+        f"passes, {len(schedule)} faults in {duration:.0f} s; work directory {workdir}"
+    )
+    with ChaosSite(
+        workdir,
+        workload,
+        today,
+        gate_count=options.gates,
+        db=options.db,
+        pg_server=options.pg_url,
+        use_pcscd=options.use_pcscd,
+        seed=options.seed,
+    ) as site:
+        result = _play(site, workload, schedule, duration, options, workdir, out)
+    note = "" if result.settled else f"(settling gave up after {options.settle_s:.0f} s)"
+    result.findings = checker.check(_sources(site), workload, result.history, note)
+    return result
+
+
+def _play(
+    site: ChaosSite,
+    workload: Workload,
+    schedule: Sequence[Fault],
+    duration: float,
+    options: Options,
+    workdir: Path,
+    out: Callable[[str], None],
+) -> Result:
+    history = History(workdir / "history.jsonl")
+    republisher = Republisher("127.0.0.1", site.broker_port, WORKPLACE)
+    injector = Injector(site, republisher)
+    monitor = Monitor(site, history).start()
+    result = Result(
+        options, workdir, checker.Findings(), card_reader=site.card_reader, history=history
+    )
+    errors: list[str] = []
+    player = Player(
+        list(schedule), injector, history, lambda f, e: errors.append(f"{f.kind}: {e}")
+    ).start()
+    rush = Rush(site, workload, injector, history, duration).start()
+    rush.join(duration + 3 * RETRY_FOR_S)
+    last = max((f.at + f.duration for f in schedule), default=0.0)
+    player.join(max(0.0, last - history.now()) + 30.0)  # every drawn fault played and healed
+    player.stop()
+    history.add("heal")
+    injector.heal_all()
+    started = time.monotonic()
+    settled, state = settle(site, options.settle_s)
+    result.settle_s = time.monotonic() - started
+    history.add("settled" if settled else "not_settled", state=state)
+    monitor.sample()
+    monitor.stop()
+    republisher.close()
+    site.stop_all()
+    history.close()
+    result.faults = Counter(str(r.data["fault"]) for r in history.of_kind("fault.start"))
+    result.passes = rush.done
+    result.outbox_high_water = monitor.high_water
+    result.settled = settled
+    for error in errors:
+        log.warning("fault not injected: %s", error)
+    return result
+
+
+def _sources(site: ChaosSite) -> checker.Sources:
+    terminals = [g.id for g in site.gates]
+    logs = {name: proc.log_path for name, proc in site.procs.items() if name != "broker"}
+    exits = [(e.name, e.returncode, e.at) for p in site.procs.values() for e in p.unexpected_exits]
+    return checker.Sources(
+        terminals=terminals,
+        journal={t: site.journal_path(t) for t in terminals},
+        outbox={t: site.outbox_path(t) for t in terminals},
+        logs=logs,
+        db_url=site.db_url,
+        nsso_db=site.nsso_db,
+        exits=exits,
+    )
+
+
+def summary_figures(result: Result) -> dict[str, Any]:
+    """The figures ``bench/chaos.py`` prints."""
+    f = result.findings
+    return {
+        "seed": result.options.seed,
+        "minutes": result.options.minutes,
+        "decisions": f.decisions,
+        "admissions_published": f.admitted,
+        "registrations": f.registrations,
+        "faults": dict(result.faults),
+        "faults_total": sum(result.faults.values()),
+        "violations": len(f.violations),
+        "violation_codes": dict(Counter(v.code for v in f.violations)),
+        "badge_to_receipt_worst_s": round(max(f.receipt_delays), 2) if f.receipt_delays else None,
+        "badge_to_receipt_median_s": round(statistics.median(f.receipt_delays), 2)
+        if f.receipt_delays
+        else None,
+        "outbox_high_water": result.outbox_high_water,
+    }
