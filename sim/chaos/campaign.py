@@ -28,7 +28,7 @@ from sim.chaos import checker
 from sim.chaos.faults import Fault, Injector, Republisher
 from sim.chaos.history import History
 from sim.chaos.scheduler import KINDS, Player, draw
-from sim.chaos.site import ChaosSite, gates
+from sim.chaos.site import IN_DOUBT_GRACE_S, ChaosSite, gates
 from sim.chaos.workload import Pass, Profile, Workload, control_request, make_workload
 from sim.demo_site import WORKPLACE
 
@@ -55,6 +55,7 @@ class Options:
     kinds: tuple[str, ...] = tuple(KINDS)
     mean_gap_s: float = 4.0
     settle_s: float = SETTLE_S
+    in_doubt_grace_s: float = IN_DOUBT_GRACE_S
 
 
 @dataclass(slots=True)
@@ -89,18 +90,23 @@ class Result:
             f"outbox high-water {self.outbox_high_water} | settled in {self.settle_s:.0f} s"
         )
 
+    def replay(self) -> str:
+        o = self.options
+        grace = o.in_doubt_grace_s
+        faults = "" if o.kinds == tuple(KINDS) else f" --faults {','.join(o.kinds)}"
+        return (
+            f"sitegate-demo chaos --seed {o.seed} --minutes {o.minutes:g} --gates {o.gates} "
+            f"--workers {o.workers} --db {o.db} --profile {o.profile}{faults}"
+            + ("" if grace == IN_DOUBT_GRACE_S else f" --in-doubt-grace {grace:g}")
+        )
+
     def report(self) -> list[str]:
         """The verdict and, for each kind of violation, its first case with the history
         around it: what to look at, and the seed to replay it."""
         lines = [self.verdict()]
         if self.ok:
             return lines
-        lines.append(
-            f"replay: sitegate-demo chaos --seed {self.options.seed} "
-            f"--minutes {self.options.minutes:g} --gates {self.options.gates} "
-            f"--workers {self.options.workers} --db {self.options.db} "
-            f"--profile {self.options.profile}   (work directory {self.workdir})"
-        )
+        lines.append(f"replay: {self.replay()}   (work directory {self.workdir})")
         by_code: dict[str, list[checker.Violation]] = {}
         for v in self.findings.violations:
             by_code.setdefault(v.code, []).append(v)
@@ -337,6 +343,7 @@ def run(options: Options, out: Callable[[str], None] = print) -> Result:
         pg_server=options.pg_url,
         use_pcscd=options.use_pcscd,
         seed=options.seed,
+        in_doubt_grace_s=options.in_doubt_grace_s,
     ) as site:
         result = _play(site, workload, schedule, duration, options, workdir, out)
     note = "" if result.settled else f"(settling gave up after {options.settle_s:.0f} s)"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sim.chaos.campaign import Options, run
 from sim.chaos.scheduler import KINDS
+from sim.chaos.site import IN_DOUBT_GRACE_S
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -53,6 +54,14 @@ def build_parser(prog: str = "sitegate-demo chaos") -> argparse.ArgumentParser:
     parser.add_argument(
         "--mean-gap", type=float, default=4.0, metavar="S", help="mean seconds between fault starts"
     )
+    parser.add_argument(
+        "--in-doubt-grace",
+        type=float,
+        default=IN_DOUBT_GRACE_S,
+        metavar="S",
+        help="the controller's in_doubt_grace_s (default %(default)s: above the "
+        "longest delay the campaign's network makes)",
+    )
     parser.add_argument("--no-pcscd", action="store_true", help="fake card reader everywhere")
     parser.add_argument("--dir", type=Path, help="work directory to keep (default: a temp one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the campaign's steps")
@@ -77,6 +86,7 @@ def options_from(args: argparse.Namespace) -> Options:
         workdir=args.dir,
         profile=args.profile,
         kinds=kinds,
+        in_doubt_grace_s=args.in_doubt_grace,
         mean_gap_s=args.mean_gap,
     )
 

@@ -39,10 +39,16 @@ VALIDATION_DELAY_S = 1.0
 SLOW_VALIDATION_DELAY_S = 20.0
 
 
-def controller_toml(db_url: str, broker_port: int, nsso_port: int) -> str:
+IN_DOUBT_GRACE_S = 20.0
+
+
+def controller_toml(
+    db_url: str, broker_port: int, nsso_port: int, in_doubt_grace_s: float = IN_DOUBT_GRACE_S
+) -> str:
     """The campaign's controller: short timings, so that a minute holds many recoveries.
-    ``in_doubt_grace_s`` is short too: the stand-in has processed or dropped a call long
-    before it (a real NSSO may still be working: hence the 120 s default)."""
+    ``in_doubt_grace_s`` (the wait before an unanswered batch is looked up) stays above the
+    longest the campaign's network can hold a request back (``proxy``: about 13 s of
+    retransmissions plus latency): the product's own assumption, with 120 s by default."""
     return f"""\
 config_version = 1
 [site]
@@ -68,7 +74,7 @@ retry_base_s = 0.5
 retry_max_s = 2.0
 poll_interval_s = 1.0
 clock_skew_max_s = 300.0
-in_doubt_grace_s = 2.0
+in_doubt_grace_s = {in_doubt_grace_s}
 [policy]
 unknown_person = "refuse"
 cooldown_s = 60
@@ -111,7 +117,9 @@ class ChaosSite:
         pg_server: str | None = None,
         use_pcscd: bool = True,
         seed: int = 0,
+        in_doubt_grace_s: float = IN_DOUBT_GRACE_S,
     ) -> None:
+        self.in_doubt_grace_s = in_doubt_grace_s
         self.workdir = workdir
         self.workload = workload
         self.today = today
@@ -218,7 +226,12 @@ class ChaosSite:
     def _write_controller_files(self) -> None:
         self.controller_config = self.workdir / "controller.toml"
         self.controller_config.write_text(
-            controller_toml(self.db_url, self.broker_port, self.proxies["controller-nsso"].port)
+            controller_toml(
+                self.db_url,
+                self.broker_port,
+                self.proxies["controller-nsso"].port,
+                self.in_doubt_grace_s,
+            )
         )
         (self.workdir / "terminals.toml").write_text(
             "".join(

@@ -86,7 +86,9 @@ class TerminalProcess:
             return {"offset_s": self.clock.offset_s, "synced": self.clock.synced()}
         with self._lock:
             if op == "card":
-                return _answer(self.terminal.present_card(_card(request.get("card", {}))))
+                return _answer(
+                    self.terminal.present_card(card_from_request(request.get("card", {})))
+                )
             if op == "qr":
                 return _answer(self.terminal.show_qr(str(request["text"])))
             if op == "keys":
@@ -97,7 +99,7 @@ class TerminalProcess:
         raise ControlError("unknown_op", f"unknown control op {op!r}")
 
 
-def _card(data: dict[str, Any]) -> Any:
+def card_from_request(data: dict[str, Any]) -> Any:
     data = dict(data)
     identity = dict(data.get("identity", {}))
     for key in ("valid_from", "valid_until"):

@@ -98,7 +98,7 @@ def make_workload(
     load = Workload(people)
     for person in people:
         start = duration_s * RUSH_END_SHARE * rng.betavariate(1.5, 3.0)
-        load.passes += _passes(rng, person, start, entries, exits)
+        load.passes += _passes(rng, person, start, duration_s, entries, exits)
     load.passes.sort(key=lambda p: p.at)
     return load
 
@@ -141,7 +141,12 @@ def _person(rng: random.Random, n: int, role: str, today: date, seed: int) -> Pe
 
 
 def _passes(
-    rng: random.Random, person: Person, start: float, entries: list[str], exits: list[str]
+    rng: random.Random,
+    person: Person,
+    start: float,
+    duration_s: float,
+    entries: list[str],
+    exits: list[str],
 ) -> list[Pass]:
     """One person's passes, from their arrival at ``start``."""
     entry = rng.choice(entries)
@@ -154,16 +159,22 @@ def _passes(
         "bad_code": "bad_code",
     }.get(person.role, "eid")  # type: ignore[assignment]
     found = [Pass(person.index, how, entry, start)]
+
+    # Gaps scale with the campaign (a short test rush is a compressed morning), but a code
+    # shown again must first leave the camera's view for its repeat window (1 s).
+    def gap(low: float, high: float) -> float:
+        return max(1.5, rng.uniform(low, high) * duration_s)
+
     if person.both_ids:
         other = rng.choice(entries)
-        found.append(Pass(person.index, "l1", other, start + rng.uniform(4, 15), "second id"))
+        found.append(Pass(person.index, "l1", other, start + gap(0.07, 0.25), "second id"))
     elif person.expect_admitted and rng.random() < DOUBLE_PASS_SHARE:
-        found.append(Pass(person.index, how, entry, start + 0.3, "again at once"))
+        found.append(Pass(person.index, how, entry, start + 1.5, "again at once"))
         if exits:
-            out = start + rng.uniform(5, 15)
+            out = start + 1.5 + gap(0.08, 0.25)
             found.append(Pass(person.index, how, rng.choice(exits), out, "out"))
             found.append(
-                Pass(person.index, how, rng.choice(entries), out + rng.uniform(3, 10), "in again")
+                Pass(person.index, how, rng.choice(entries), out + gap(0.05, 0.17), "in again")
             )
     return found
 
