@@ -27,6 +27,7 @@ from presence.clock import brussels_date
 from sim.chaos import checker
 from sim.chaos.faults import Fault, Injector, Republisher
 from sim.chaos.history import History
+from sim.chaos.proxy import PathFaults
 from sim.chaos.scheduler import KINDS, Player, draw
 from sim.chaos.site import IN_DOUBT_GRACE_S, ChaosSite, gates
 from sim.chaos.workload import Pass, Profile, Workload, control_request, make_workload
@@ -56,6 +57,7 @@ class Options:
     mean_gap_s: float = 4.0
     settle_s: float = SETTLE_S
     in_doubt_grace_s: float = IN_DOUBT_GRACE_S
+    nsso_path: PathFaults = field(default_factory=PathFaults)  # its normal state
 
 
 @dataclass(slots=True)
@@ -361,6 +363,9 @@ def _play(
     out: Callable[[str], None],
 ) -> Result:
     history = History(workdir / "history.jsonl")
+    nsso_path = site.proxies["controller-nsso"]
+    nsso_path.baseline = options.nsso_path
+    nsso_path.heal()
     republisher = Republisher("127.0.0.1", site.broker_port, WORKPLACE)
     injector = Injector(site, republisher)
     monitor = Monitor(site, history).start()

@@ -80,7 +80,8 @@ class Findings:
     registrations: int = 0
     anomalies: Counter[str] = field(default_factory=Counter)
     worst_receipt_s: float | None = None
-    receipt_delays: list[float] = field(default_factory=list)
+    receipt_delays: list[float] = field(default_factory=list)  # decision -> receipt stored
+    validated_delays: list[float] = field(default_factory=list)  # decision -> VALIDATED known
 
     def add(self, code: str, detail: str, **where: Any) -> None:
         self.violations.append(Violation(code, detail, **where))
@@ -329,6 +330,9 @@ def _receipt(
     if first is not None and presence["registered_at"] is not None:
         delay = _as_utc(presence["registered_at"]).timestamp() - first
         found.receipt_delays.append(max(0.0, delay))
+    if first is not None and presence["state"] == "validated" and presence["polled_at"]:
+        # polled_at: the poll that stored VALIDATED was the last one (no poll after it)
+        found.validated_delays.append(max(0.0, _as_utc(presence["polled_at"]).timestamp() - first))
 
 
 def _registrations(

@@ -142,7 +142,7 @@ class Injector:
         elif kind == "freeze":
             site.procs[target].thaw()
         elif kind == "net":
-            site.proxies[target].set(PathFaults())
+            site.proxies[target].heal()
         elif kind.startswith("nsso_") and kind != "nsso_slow_valid":
             site.nsso_admin("/admin/faults", _nsso_spec(fault, off=True))
         elif kind == "nsso_slow_valid":
@@ -156,7 +156,7 @@ class Injector:
     def heal_all(self) -> None:
         """After the campaign: everything running, thawed, connected, NSSO without faults."""
         for proxy in self.site.proxies.values():
-            proxy.set(PathFaults())
+            proxy.heal()
         for name, proc in self.site.procs.items():
             proc.thaw()
             if not proc.running:

@@ -6,7 +6,8 @@ unknown"), so each faulty path (a terminal to the broker, the controller to NSSO
 through one of these proxies instead. It listens on 127.0.0.1 and forwards to a loopback
 target only. Its modes:
 
-* ``latency_s``: every chunk is held that long before it is forwarded (both ways);
+* ``latency_s`` (+ up to ``jitter_s``): every chunk is held that long before it is
+  forwarded (both ways);
 * ``loss``: the share of chunks that are "lost": TCP never loses bytes, it retransmits, so
   a lost chunk is delivered after a retransmission timeout (``RTO_S``, doubling on each
   further loss of the same chunk) instead of being dropped;
@@ -14,6 +15,9 @@ target only. Its modes:
   on a cut cable: the peers notice by their own keep-alive timeouts) and new connections
   are accepted but not connected onwards; when the partition heals, held connections are
   closed (the peers reconnect, as after a real outage of some length).
+
+``baseline`` is the path's normal state (no fault by default; the morning-rush benchmark
+gives NSSO's path its usual latency), to which ``heal()`` returns it.
 
 The proxy is a thread of the campaign process; its random choices come from its own seeded
 ``random.Random``, so a seed replays the same losses for the same traffic.
@@ -40,6 +44,7 @@ TICK_S = 0.01
 @dataclass(frozen=True, slots=True)
 class PathFaults:
     latency_s: float = 0.0
+    jitter_s: float = 0.0  # each chunk waits latency_s plus up to this much more
     loss: float = 0.0
     partition: bool = False
 
@@ -63,6 +68,7 @@ class FaultProxy:
         self.target = ("127.0.0.1", target_port)
         self._rng = random.Random(seed)
         self._faults = PathFaults()
+        self.baseline = PathFaults()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.setblocking(False)
@@ -85,6 +91,9 @@ class FaultProxy:
             if self._faults.partition and not faults.partition:
                 self._drop.set()
             self._faults = faults
+
+    def heal(self) -> None:
+        self.set(self.baseline)
 
     @property
     def faults(self) -> PathFaults:
@@ -151,7 +160,7 @@ class FaultProxy:
             self._selector.unregister(pipe.src)
             pipe.queue.append((max(now + faults.latency_s, _last(pipe)), b""))
             return
-        delay = faults.latency_s
+        delay = faults.latency_s + (self._rng.uniform(0, faults.jitter_s) if faults.jitter_s else 0)
         rto = RTO_S
         while faults.loss and rto < 10 and self._rng.random() < faults.loss:
             delay += rto

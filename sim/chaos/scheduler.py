@@ -47,6 +47,8 @@ def draw(
     kinds: Sequence[str] = tuple(KINDS),
     mean_gap_s: float = 4.0,
 ) -> list[Fault]:
+    if not kinds:
+        return []
     rng = random.Random(seed * 7919 + 13)
     busy: dict[str, float] = {}
     faults: list[Fault] = []
