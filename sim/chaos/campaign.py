@@ -66,6 +66,7 @@ class Result:
     workdir: Path
     findings: checker.Findings
     faults: Counter[str] = field(default_factory=Counter)
+    faults_failed: int = 0  # could not be injected (e.g. NSSO's admin while NSSO was down)
     passes: int = 0
     outbox_high_water: int = 0
     settle_s: float = 0.0
@@ -87,7 +88,8 @@ class Result:
             f"db={o.db} profile={o.profile}: {'PASS' if self.ok else 'FAIL'} | "
             f"{f.decisions} decisions ({f.admitted} published admissions), "
             f"{f.registrations} NSSO registrations, anomalies {dict(f.anomalies) or 0} | "
-            f"faults {sum(self.faults.values())} ({faults}) | violations "
+            f"faults {sum(self.faults.values())} ({faults}; {self.faults_failed} could not be "
+            f"injected) | violations "
             f"{len(f.violations)} | badge->receipt worst {worst}, p99 {p99} | "
             f"outbox high-water {self.outbox_high_water} | settled in {self.settle_s:.0f} s"
         )
@@ -348,8 +350,9 @@ def run(options: Options, out: Callable[[str], None] = print) -> Result:
         in_doubt_grace_s=options.in_doubt_grace_s,
     ) as site:
         result = _play(site, workload, schedule, duration, options, workdir, out)
-    note = "" if result.settled else f"(settling gave up after {options.settle_s:.0f} s)"
-    result.findings = checker.check(_sources(site), workload, result.history, note)
+        note = "" if result.settled else f"(settling gave up after {options.settle_s:.0f} s)"
+        # Inside: a PostgreSQL scratch database is dropped when the site closes.
+        result.findings = checker.check(_sources(site), workload, result.history, note)
     return result
 
 
@@ -393,6 +396,7 @@ def _play(
     site.stop_all()
     history.close()
     result.faults = Counter(str(r.data["fault"]) for r in history.of_kind("fault.start"))
+    result.faults_failed = sum(1 for _ in history.of_kind("fault.error"))
     result.passes = rush.done
     result.outbox_high_water = monitor.high_water
     result.settled = settled
