@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sim.chaos.campaign import Options, run, summary_figures
+from sim.chaos.campaign import Options, run, stop_on_sigterm, summary_figures
 from sim.chaos.cli import DEFAULT_PG_URL
 
 
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help="keep the work directories under DIR")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    stop_on_sigterm()
     runs = []
     for n in range(args.runs):
         seed = (args.seed + n) if args.seed is not None else secrets.randbelow(10**6)

@@ -21,7 +21,7 @@ import statistics
 import sys
 import time
 
-from sim.chaos.campaign import Options, run
+from sim.chaos.campaign import Options, run, stop_on_sigterm
 from sim.chaos.cli import DEFAULT_PG_URL
 from sim.chaos.proxy import PathFaults
 
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         nsso_path=PathFaults(latency_s=low, jitter_s=high - low),
     )
     started = time.monotonic()
+    stop_on_sigterm()
     result = run(options, out=lambda line: print(line, file=sys.stderr))
     for line in result.report():
         print(line, file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import statistics
 import tempfile
 import threading
@@ -313,6 +314,16 @@ def settle(site: ChaosSite, timeout: float) -> tuple[bool, str]:
 
 
 # --- the whole campaign ---------------------------------------------------------------------------
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM ends the campaign like Ctrl-C: the site's processes (each in its own session,
+    so a terminal's Ctrl-C does not reach them) are stopped on the way out."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def run(options: Options, out: Callable[[str], None] = print) -> Result:

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from sim.chaos.campaign import Options, run
+from sim.chaos.campaign import Options, run, stop_on_sigterm
 from sim.chaos.scheduler import KINDS
 from sim.chaos.site import IN_DOUBT_GRACE_S
 
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None, prog: str = "sitegate-demo chaos") -> in
         options = options_from(args)
     except ValueError as exc:
         parser.error(str(exc))
+    stop_on_sigterm()
     result = run(options)
     for line in result.report():
         print(line)

@@ -193,7 +193,7 @@ def control_request(person: Person, how: How) -> dict[str, Any]:
             "national_number": worker.inss,
             "surname": worker.surname,
             "given_names": worker.given_names,
-            "valid_from": until.replace(year=until.year - 10).isoformat(),
+            "valid_from": (until - timedelta(days=3652)).isoformat(),  # no 29 Feb trap
             "valid_until": until.isoformat(),
         }
         return {"op": "card", "card": {"identity": identity, "photo_size": 0}}
