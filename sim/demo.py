@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from presence.clock import brussels_date
@@ -131,7 +131,7 @@ def card_for(worker: Worker) -> BelpicCard:
         national_number=worker.inss,
         surname=worker.surname,
         given_names=worker.given_names,
-        valid_from=worker.card_valid_until.replace(year=worker.card_valid_until.year - 10),
+        valid_from=worker.card_valid_until - timedelta(days=3652),  # not replace(): 29 Feb
         valid_until=worker.card_valid_until,
     )
     return BelpicCard.from_fields(fields)
