@@ -392,7 +392,11 @@ def _unjournaled(
     if history is not None:
         for record in history.of_kind("fault.start"):
             person = record.data.get("in_flight")
-            if person is not None and record.data.get("fault") in ("kill", "clock"):
+            if person is not None and record.data.get("fault") in (
+                "kill",
+                "clock",
+                "clock_offline",
+            ):
                 excuses[(record.data["target"], int(person))] += 1
     for event in db["events"]:
         if str(event["event_id"]) in journaled:

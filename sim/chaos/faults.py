@@ -18,6 +18,9 @@ makes it happen on the running ``ChaosSite`` and ``heal`` ends it. Kinds:
 ``clock``              a terminal reboots with its clock hours behind (or in yesterday, just
                        before midnight, so that it crosses midnight), not synchronised; NTP
                        then sets it right (the heal)
+``clock_offline``      the same reboot while the terminal cannot reach the broker; NTP sets
+                       the clock right before the broker is reachable again, so the first
+                       heartbeat the controller sees shows no offset
 ``duplicate``          a check-in already delivered is published again on its topic
 =====================  ==========================================================================
 """
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 
 MID_RELAY_WAIT_S = 8.0  # how long kill_mid_relay waits for a batch in flight
 MID_RELAY_LATENCY_S = 1.5
+CLOCK_OFFLINE_RECONNECT_S = 2.0  # NTP answers this long before the broker is reachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,9 @@ class Injector:
             return {}
         if kind == "clock":
             return self._reboot_with_wrong_clock(target, fault.params["clock"])
+        if kind == "clock_offline":
+            site.proxies[f"{target}-broker"].set(PathFaults(partition=True))
+            return self._reboot_with_wrong_clock(target, fault.params["clock"])
         if kind == "duplicate":
             event = self.republisher.republish(fault.params["pick"], fault.params["times"])
             return {"event_id": event}
@@ -147,11 +154,14 @@ class Injector:
             site.nsso_admin("/admin/faults", _nsso_spec(fault, off=True))
         elif kind == "nsso_slow_valid":
             self._restart_nsso(VALIDATION_DELAY_S)
-        elif kind == "clock":
+        elif kind in ("clock", "clock_offline"):
             clock = site.clocks[target]
             clock.offset_s, clock.synced = 0.0, True
             if site.procs[target].running:
                 site.control(target, {"op": "clock", "offset_s": 0.0, "synced": True})
+            if kind == "clock_offline":
+                time.sleep(CLOCK_OFFLINE_RECONNECT_S)
+                site.proxies[f"{target}-broker"].heal()
 
     def heal_all(self) -> None:
         """After the campaign: everything running, thawed, connected, NSSO without faults."""

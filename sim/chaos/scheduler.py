@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from sim.chaos.faults import Fault, Injector
+from sim.chaos.faults import CLOCK_OFFLINE_RECONNECT_S, Fault, Injector
 from sim.chaos.history import History
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ KINDS: dict[str, tuple[float, tuple[float, float]]] = {
     "nsso_slow": (1.0, (2.0, 8.0)),
     "nsso_slow_valid": (0.5, (5.0, 15.0)),
     "clock": (1.0, (5.0, 25.0)),
+    "clock_offline": (0.7, (6.0, 20.0)),
     "duplicate": (1.5, (0.0, 0.0)),
 }
 PROCESS_KINDS = ("kill", "freeze")
@@ -58,17 +59,26 @@ def draw(
         at += rng.expovariate(1.0 / mean_gap_s)
         if at >= window_s:
             return faults
-        for _ in range(10):  # a free target, or skip this start
+        for _ in range(10):  # free targets, or skip this start
             kind = rng.choices(list(kinds), weights)[0]
             low, high = KINDS[kind][1]
             duration = min(rng.uniform(low, high), max(window_s - at, low))
             target, params = _target(rng, kind, terminals, paths)
-            if busy.get(target, 0.0) <= at:
-                busy[target] = at + duration + 0.5
-                if kind == "kill_mid_relay":
-                    busy[NSSO_ADMIN] = max(busy.get(NSSO_ADMIN, 0.0), at + 10.0)
+            held = _occupies(kind, target, at, duration)
+            if all(busy.get(name, 0.0) <= at for name in held):
+                busy.update(held)
                 faults.append(Fault(round(at, 2), kind, target, round(duration, 2), params))
                 break
+
+
+def _occupies(kind: str, target: str, at: float, duration: float) -> dict[str, float]:
+    """What a fault holds, and until when: its target, and what it touches besides."""
+    held = {target: at + duration + 0.5}
+    if kind == "kill_mid_relay":  # it slows NSSO down through the admin interface
+        held[NSSO_ADMIN] = at + 10.0
+    if kind == "clock_offline":  # the terminal's broker path is cut meanwhile
+        held[f"{target}-broker"] = at + duration + CLOCK_OFFLINE_RECONNECT_S + 0.5
+    return held
 
 
 def _target(
@@ -98,6 +108,8 @@ def _target(
         return "nsso", {}
     if kind == "clock":
         return rng.choice(list(terminals)), {"clock": rng.choice(("behind", "ahead", "midnight"))}
+    if kind == "clock_offline":
+        return rng.choice(list(terminals)), {"clock": rng.choice(("behind", "midnight"))}
     if kind == "duplicate":
         return "broker-duplicate", {"pick": round(rng.random(), 3), "times": rng.randint(1, 3)}
     raise ValueError(kind)
