@@ -40,7 +40,7 @@ FAULT_WINDOW_SHARE = 0.85  # faults start in the first 85 % of the campaign
 RETRY_FOR_S = 25.0  # a person whose turnstile does not answer tries again this long
 RETRY_PAUSE_S = 1.5
 MONITOR_S = 0.5
-SETTLE_S = 120.0
+SETTLE_S = 180.0  # beyond the terminal link's RESEND_AFTER_S (120 s)
 
 
 @dataclass(frozen=True, slots=True)
