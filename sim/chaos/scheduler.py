@@ -152,8 +152,9 @@ class Player:
         if self._stop.wait(max(0.0, fault.at - self.history.now())):
             return
         try:
-            done = self.injector.inject(fault)
-            self.history.add("fault.start", **fault.describe(), **done)
+            began = round(self.history.now(), 2)
+            done = self.injector.inject(fault)  # a restart takes a moment: "began" says when
+            self.history.add("fault.start", **fault.describe(), began=began, **done)
             if fault.duration:
                 self._stop.wait(fault.duration)
                 self.injector.heal(fault)
