@@ -18,13 +18,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from presence.clock import brussels_date
+from presence.clock import BRUSSELS, brussels_date
 from sim.chaos import checker
 from sim.chaos.faults import Fault, Injector, Republisher
 from sim.chaos.history import History
@@ -58,7 +58,10 @@ class Options:
     mean_gap_s: float = 4.0
     settle_s: float = SETTLE_S
     in_doubt_grace_s: float = IN_DOUBT_GRACE_S
-    nsso_path: PathFaults = field(default_factory=PathFaults)  # its normal state
+    nsso_path: PathFaults = field(default_factory=PathFaults)
+    before_midnight_s: float | None = (
+        None  # the site's clock this long before midnight  # its normal state
+    )
 
 
 @dataclass(slots=True)
@@ -74,6 +77,7 @@ class Result:
     card_reader: str = ""
     history: History | None = None
     settled: bool = True
+    site_offset_s: int = 0  # the site's clock minus the real one
 
     @property
     def ok(self) -> bool:
@@ -103,6 +107,7 @@ class Result:
             f"sitegate-demo chaos --seed {o.seed} --minutes {o.minutes:g} --gates {o.gates} "
             f"--workers {o.workers} --db {o.db} --profile {o.profile}{faults}"
             + ("" if grace == IN_DOUBT_GRACE_S else f" --in-doubt-grace {grace:g}")
+            + ("" if o.before_midnight_s is None else f" --before-midnight {o.before_midnight_s:g}")
         )
 
     def report(self) -> list[str]:
@@ -124,7 +129,8 @@ class Result:
                 match: dict[str, Any] = {}
                 if first.person is not None:
                     match["person"] = first.person
-                lines += ["     " + r.line() for r in self.history.around(first.wall, 8.0, **match)]
+                real = first.wall - self.site_offset_s  # the site's clock may be moved
+                lines += ["     " + r.line() for r in self.history.around(real, 8.0, **match)]
         return lines
 
 
@@ -316,6 +322,17 @@ def settle(site: ChaosSite, timeout: float) -> tuple[bool, str]:
 # --- the whole campaign ---------------------------------------------------------------------------
 
 
+def site_offset(before_midnight_s: float | None) -> int:
+    """Seconds to add to the real clock for the site's to read ``before_midnight_s`` before
+    the next midnight in Brussels (0: the real clock)."""
+    if before_midnight_s is None:
+        return 0
+    now = datetime.now(UTC)
+    tomorrow = now.astimezone(BRUSSELS).date() + timedelta(days=1)
+    midnight = datetime.combine(tomorrow, datetime.min.time(), BRUSSELS)
+    return round((midnight - timedelta(seconds=before_midnight_s) - now).total_seconds())
+
+
 def stop_on_sigterm() -> None:
     """SIGTERM ends the campaign like Ctrl-C: the site's processes (each in its own session,
     so a terminal's Ctrl-C does not reach them) are stopped on the way out."""
@@ -328,7 +345,8 @@ def stop_on_sigterm() -> None:
 
 def run(options: Options, out: Callable[[str], None] = print) -> Result:
     duration = options.minutes * 60.0
-    today = brussels_date(datetime.now(UTC))
+    offset = site_offset(options.before_midnight_s)
+    today = brussels_date(datetime.now(UTC) + timedelta(seconds=offset))
     plan = gates(options.gates, options.use_pcscd)
     entries = [g.id for g in plan if g.direction == "in"]
     exits = [g.id for g in plan if g.direction == "out"]
@@ -359,11 +377,13 @@ def run(options: Options, out: Callable[[str], None] = print) -> Result:
         use_pcscd=options.use_pcscd,
         seed=options.seed,
         in_doubt_grace_s=options.in_doubt_grace_s,
+        clock_offset_s=offset,
     ) as site:
         result = _play(site, workload, schedule, duration, options, workdir, out)
         note = "" if result.settled else f"(settling gave up after {options.settle_s:.0f} s)"
         # Inside: a PostgreSQL scratch database is dropped when the site closes.
-        result.findings = checker.check(_sources(site), workload, result.history, note)
+        result.site_offset_s = offset
+        result.findings = checker.check(_sources(site), workload, result.history, note, offset)
     return result
 
 

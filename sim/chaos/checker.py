@@ -105,14 +105,20 @@ def mask(digits: str) -> str:
 
 
 def check(
-    sources: Sources, workload: Workload, history: History | None, unsettled_note: str = ""
+    sources: Sources,
+    workload: Workload,
+    history: History | None,
+    unsettled_note: str = "",
+    site_offset_s: float = 0.0,
 ) -> Findings:
+    """The violations in what the run kept. ``site_offset_s``: the site's clock minus the
+    real one (``--before-midnight``), for the site's own "today"."""
     found = Findings()
     journals = {t: list(read(sources.journal[t])) for t in sources.terminals}
     db = _controller(sources.db_url)
     registrations = [r for r in _nsso(sources.nsso_db) if r.cancel_reason is None]
     found.registrations = len(registrations)
-    today = brussels_date(datetime.now(UTC))
+    today = brussels_date(datetime.now(UTC) + timedelta(seconds=site_offset_s))
     _decisions(found, journals, db, workload)
     _presences(found, journals, db, registrations, workload, today)
     _registrations(found, db, registrations, workload)

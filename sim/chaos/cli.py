@@ -62,6 +62,13 @@ def build_parser(prog: str = "sitegate-demo chaos") -> argparse.ArgumentParser:
         help="the controller's in_doubt_grace_s (default %(default)s: above the "
         "longest delay the campaign's network makes)",
     )
+    parser.add_argument(
+        "--before-midnight",
+        type=float,
+        metavar="S",
+        help="run the whole site's clock (libfaketime) so that the rush starts "
+        "S seconds before midnight in Brussels",
+    )
     parser.add_argument("--no-pcscd", action="store_true", help="fake card reader everywhere")
     parser.add_argument("--dir", type=Path, help="work directory to keep (default: a temp one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the campaign's steps")
@@ -87,6 +94,7 @@ def options_from(args: argparse.Namespace) -> Options:
         profile=args.profile,
         kinds=kinds,
         in_doubt_grace_s=args.in_doubt_grace,
+        before_midnight_s=args.before_midnight,
         mean_gap_s=args.mean_gap,
     )
 

@@ -226,7 +226,7 @@ class Injector:
 
     def _reboot_with_wrong_clock(self, terminal: str, how: str) -> dict[str, Any]:
         """The Pi loses power and comes back with a wrong clock, and knows it."""
-        now = datetime.now(UTC)
+        now = datetime.now(UTC) + timedelta(seconds=self.site.clock_offset_s)  # the site's
         if how == "midnight":  # yesterday, 20 s before midnight: it crosses midnight soon
             local = now.astimezone(BRUSSELS)
             midnight = datetime.combine(local.date(), datetime.min.time(), BRUSSELS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import sys
 import time
@@ -118,8 +119,11 @@ class ChaosSite:
         use_pcscd: bool = True,
         seed: int = 0,
         in_doubt_grace_s: float = IN_DOUBT_GRACE_S,
+        clock_offset_s: int = 0,
     ) -> None:
         self.in_doubt_grace_s = in_doubt_grace_s
+        self.clock_offset_s = clock_offset_s
+        self.env = site_clock_env(clock_offset_s)
         self.workdir = workdir
         self.workload = workload
         self.today = today
@@ -214,7 +218,11 @@ class ChaosSite:
             ]
 
         proc = Proc(
-            "nsso", command, self.workdir / "nsso.log", ready=lambda: _answers(self.nsso_port)
+            "nsso",
+            command,
+            self.workdir / "nsso.log",
+            ready=lambda: _answers(self.nsso_port),
+            env=self.env,
         )
         self.procs["nsso"] = proc.start()
         self._stack.callback(proc.stop)
@@ -253,7 +261,7 @@ class ChaosSite:
             str(self.controller_config),
             "run",
         ]
-        proc = Proc("controller", lambda: command, self.workdir / "controller.log")
+        proc = Proc("controller", lambda: command, self.workdir / "controller.log", env=self.env)
         self.procs["controller"] = proc.start()
         self._stack.callback(proc.stop)
 
@@ -276,6 +284,7 @@ class ChaosSite:
                 self._terminal_command(gate, path),
                 self.workdir / f"{gate.id}.log",
                 ready=self._answering(gate.id),
+                env=self.env,
             )
             self.procs[gate.id] = proc.start(READY_TIMEOUT_S)
             self._stack.callback(proc.stop)
@@ -363,6 +372,7 @@ class ChaosSite:
             capture_output=True,
             text=True,
             check=False,
+            env={**os.environ, **self.env},
         )
         if done.returncode != 0:
             raise RuntimeError(f"sitegate-controller {' '.join(args)}: {done.stderr.strip()}")
@@ -381,6 +391,22 @@ class ChaosSite:
         with urllib.request.urlopen(req, timeout=5) as answer:
             result: dict[str, Any] = json.loads(answer.read())
             return result
+
+
+def site_clock_env(offset_s: int) -> dict[str, str]:
+    """The environment that moves a process's wall clock by ``offset_s`` (libfaketime), so
+    the whole site, controller and NSSO included, can live through a midnight. The
+    monotonic clock is left alone: timeouts stay real."""
+    if not offset_s:
+        return {}
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+    if not found:
+        raise RuntimeError("moving the site's clock needs libfaketime: apt-get install libfaketime")
+    return {
+        "LD_PRELOAD": str(found[0]),
+        "FAKETIME": f"{offset_s:+d}",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
 
 
 def _answers(port: int) -> bool:
