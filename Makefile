@@ -21,7 +21,7 @@ SYSTEM_PACKAGES := python3-venv mosquitto
 else
 EXTRAS := terminal,controller,provisioning,dev
 SYSTEM_PACKAGES := python3-venv mosquitto mosquitto-clients pcscd vsmartcard-vpcd swig \
-	libpcsclite-dev pkg-config libzbar0 postgresql systemd libfaketime
+	libpcsclite-dev pkg-config libzbar0 postgresql systemd
 endif
 
 # On a Raspberry Pi: the pi extra, and the apt-installed picamera2 visible in the venv.

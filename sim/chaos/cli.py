@@ -66,7 +66,7 @@ def build_parser(prog: str = "sitegate-demo chaos") -> argparse.ArgumentParser:
         "--before-midnight",
         type=float,
         metavar="S",
-        help="run the whole site's clock (libfaketime) so that the rush starts "
+        help="move the whole site's clock (sim.chaos.shifted) so that the rush starts "
         "S seconds before midnight in Brussels",
     )
     parser.add_argument("--no-pcscd", action="store_true", help="fake card reader everywhere")

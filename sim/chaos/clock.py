@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from presence.clock import SystemClock
 
 
 class SkewedClock:
@@ -18,13 +20,14 @@ class SkewedClock:
 
     def __init__(self, offset_s: float = 0.0, synced: bool = True) -> None:
         self._lock = threading.Lock()
+        self._real = SystemClock()  # the site's clock (``shifted`` may move it)
         self._offset_s = offset_s
         self._synced = synced
 
     def now(self) -> datetime:
         with self._lock:
             offset = self._offset_s
-        return datetime.now(UTC) + timedelta(seconds=offset)
+        return self._real.now() + timedelta(seconds=offset)
 
     def monotonic(self) -> float:
         return time.monotonic()

@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from presence.clock import SystemClock
 from presence.events import encode
 from terminal.flows.checkin import Decided
 
@@ -50,13 +50,14 @@ class JournalWriter:
     def __init__(self, path: Path, terminal: str) -> None:
         self.path = path
         self.terminal = terminal
+        self._clock = SystemClock()
         self._lock = threading.Lock()
         self._file = path.open("ab")
 
     def write(self, decided: Decided, pattern: str) -> dict[str, Any]:
         verdict = decided.verdict
         line = {
-            "at": time.time(),
+            "at": self._clock.now().timestamp(),  # the site's time, not the terminal's
             "terminal": self.terminal,
             "decision": verdict.decision,
             "reason": verdict.reason,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import sys
 import time
@@ -123,7 +122,6 @@ class ChaosSite:
     ) -> None:
         self.in_doubt_grace_s = in_doubt_grace_s
         self.clock_offset_s = clock_offset_s
-        self.env = site_clock_env(clock_offset_s)
         self.workdir = workdir
         self.workload = workload
         self.today = today
@@ -203,9 +201,7 @@ class ChaosSite:
 
         def command() -> list[str]:
             delay = str(self.validation_delay_s)
-            return [
-                sys.executable,
-                "-m",
+            return self.python(
                 "sim.registry_server",
                 "--listen",
                 f"127.0.0.1:{self.nsso_port}",
@@ -215,14 +211,13 @@ class ChaosSite:
                 str(works),
                 "--validation-delay",
                 delay,
-            ]
+            )
 
         proc = Proc(
             "nsso",
             command,
             self.workdir / "nsso.log",
             ready=lambda: _answers(self.nsso_port),
-            env=self.env,
         )
         self.procs["nsso"] = proc.start()
         self._stack.callback(proc.stop)
@@ -253,15 +248,13 @@ class ChaosSite:
         self.manage("roster", "import", str(roster))
 
     def _start_controller(self) -> None:
-        command = [
-            sys.executable,
-            "-m",
+        command = self.python(
             "controller.cli",
             "--config",
             str(self.controller_config),
             "run",
-        ]
-        proc = Proc("controller", lambda: command, self.workdir / "controller.log", env=self.env)
+        )
+        proc = Proc("controller", lambda: command, self.workdir / "controller.log")
         self.procs["controller"] = proc.start()
         self._stack.callback(proc.stop)
 
@@ -284,7 +277,6 @@ class ChaosSite:
                 self._terminal_command(gate, path),
                 self.workdir / f"{gate.id}.log",
                 ready=self._answering(gate.id),
-                env=self.env,
             )
             self.procs[gate.id] = proc.start(READY_TIMEOUT_S)
             self._stack.callback(proc.stop)
@@ -295,9 +287,7 @@ class ChaosSite:
     def _terminal_command(self, gate: Gate, config: Path) -> Any:
         def command() -> list[str]:
             clock = self.clocks[gate.id]
-            return [
-                sys.executable,
-                "-m",
+            return self.python(
                 "sim.chaos.terminal_proc",
                 "--config",
                 str(config),
@@ -309,7 +299,7 @@ class ChaosSite:
                 "--clock-offset",
                 str(clock.offset_s),
                 *([] if clock.synced else ["--clock-unsynced"]),
-            ]
+            )
 
         return command
 
@@ -324,6 +314,12 @@ class ChaosSite:
         self._stack.callback(pcscd.close)
         self.card_reader = "pcscd + vpcd + BELPIC emulator"
         return True
+
+    def python(self, module: str, *args: str) -> list[str]:
+        """``python -m module args``, on the site's clock (``shifted``) when it is moved."""
+        if not self.clock_offset_s:
+            return [sys.executable, "-m", module, *args]
+        return [sys.executable, "-m", "sim.chaos.shifted", str(self.clock_offset_s), module, *args]
 
     # --- what the campaign asks ----------------------------------------------------------------
 
@@ -361,18 +357,15 @@ class ChaosSite:
         import subprocess
 
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
+            self.python(
                 "controller.cli",
                 "--config",
                 str(self.controller_config),
                 *args,
-            ],
+            ),
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, **self.env},
         )
         if done.returncode != 0:
             raise RuntimeError(f"sitegate-controller {' '.join(args)}: {done.stderr.strip()}")
@@ -391,22 +384,6 @@ class ChaosSite:
         with urllib.request.urlopen(req, timeout=5) as answer:
             result: dict[str, Any] = json.loads(answer.read())
             return result
-
-
-def site_clock_env(offset_s: int) -> dict[str, str]:
-    """The environment that moves a process's wall clock by ``offset_s`` (libfaketime), so
-    the whole site, controller and NSSO included, can live through a midnight. The
-    monotonic clock is left alone: timeouts stay real."""
-    if not offset_s:
-        return {}
-    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
-    if not found:
-        raise RuntimeError("moving the site's clock needs libfaketime: apt-get install libfaketime")
-    return {
-        "LD_PRELOAD": str(found[0]),
-        "FAKETIME": f"{offset_s:+d}",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }
 
 
 def _answers(port: int) -> bool:
