@@ -1,17 +1,24 @@
-"""The campaign's own parts: the fault proxy, the seeded schedule and workload."""
+"""The campaign's own parts: the fault proxy, the seeded schedule and workload, the clocks
+and the journal."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
+from presence.clock import SystemClock
+from sim.chaos import journal
+from sim.chaos.clock import SkewedClock
 from sim.chaos.proxy import FaultProxy, PathFaults
 from sim.chaos.scheduler import KINDS, draw
+from sim.chaos.shifted import shift
 from sim.chaos.workload import make_workload
 
 TERMINALS = ["gate-1", "gate-2", "gate-3"]
@@ -103,7 +110,7 @@ def test_no_target_is_in_two_faults_at_once() -> None:
 
 def test_the_rush_comes_early_and_people_who_must_be_refused_are_known() -> None:
     load = make_workload(5, 200, 100.0, ["gate-1", "gate-2"], ["gate-3"], date(2026, 3, 2))
-    firsts = {}
+    firsts: dict[int, float] = {}
     for item in load.passes:
         firsts.setdefault(item.person, item.at)
     early = sum(1 for at in firsts.values() if at < 40.0)
@@ -114,3 +121,37 @@ def test_the_rush_comes_early_and_people_who_must_be_refused_are_known() -> None
     assert any(p.both_ids for p in load.people)
     baseline = make_workload(5, 200, 100.0, ["gate-1"], [], date(2026, 3, 2), "baseline")
     assert not any(p.both_ids for p in baseline.people)
+
+
+def test_shifted_moves_the_clock_every_part_reads() -> None:
+    real = SystemClock.now
+    try:
+        shift(3600.0)
+        ahead = (SystemClock().now() - datetime.now(UTC)).total_seconds()
+    finally:
+        SystemClock.now = real  # type: ignore[method-assign]
+    assert 3599.0 < ahead < 3601.0
+
+
+def test_a_skewed_clock_jumps_when_told_and_keeps_monotonic_time_real() -> None:
+    clock = SkewedClock(-5 * 3600.0, synced=False)
+    behind = (datetime.now(UTC) - clock.now()).total_seconds()
+    assert 5 * 3600 - 1 < behind < 5 * 3600 + 1 and not clock.synced()
+    clock.set(0.0, True)
+    assert abs((clock.now() - datetime.now(UTC)).total_seconds()) < 1 and clock.synced()
+    assert abs(clock.monotonic() - time.monotonic()) < 1
+
+
+def test_a_journal_line_torn_by_a_kill_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "gate-1.journal"
+    whole = {
+        "at": 1.0,
+        "terminal": "gate-1",
+        "decision": "refused",
+        "reason": "unknown_person",
+        "pattern": "refused",
+        "event": None,
+    }
+    path.write_bytes(json.dumps(whole).encode() + b"\n" + b'{"at": 2.0, "termi')
+    entries = list(journal.read(path))
+    assert [e.reason for e in entries] == ["unknown_person"]
