@@ -24,13 +24,13 @@ from sim.chaos import checker
 from sim.chaos.campaign import Options, run
 from sim.chaos.inprocess import FAULT_KINDS, InProcessSite, Step, play
 from sim.chaos.scheduler import KINDS
-from sim.chaos.workload import make_workload
+from sim.chaos.workload import Profile, make_workload
 from tests.support.ci import skip_or_fail
 
 pytestmark = pytest.mark.integration
 
 SEED = 58
-PROFILE = "baseline"
+PROFILE: Profile = "baseline"
 KNOWN_FAILING = ("clock_offline",)
 
 
