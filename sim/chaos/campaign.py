@@ -13,7 +13,6 @@ import math
 import signal
 import statistics
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,24 +21,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
 from presence.clock import BRUSSELS, brussels_date
 from sim.chaos import checker
 from sim.chaos.faults import Fault, Injector, Republisher
 from sim.chaos.history import History
 from sim.chaos.proxy import PathFaults
+from sim.chaos.rush import RETRY_FOR_S, Rush
 from sim.chaos.scheduler import KINDS, Player, draw
 from sim.chaos.site import IN_DOUBT_GRACE_S, ChaosSite, gates
-from sim.chaos.workload import Pass, Profile, Workload, control_request, make_workload
+from sim.chaos.watch import Monitor, settle
+from sim.chaos.workload import Profile, Workload, make_workload
 from sim.demo_site import WORKPLACE
 
 log = logging.getLogger(__name__)
 
 FAULT_WINDOW_SHARE = 0.85  # faults start in the first 85 % of the campaign
-RETRY_FOR_S = 25.0  # a person whose turnstile does not answer tries again this long
-RETRY_PAUSE_S = 1.5
-MONITOR_S = 0.5
 SETTLE_S = 180.0  # beyond the terminal link's RESEND_AFTER_S (120 s)
 
 
@@ -139,184 +135,6 @@ def _p99(values: list[float]) -> str:
         return "-"
     ordered = sorted(values)
     return f"{ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]:.1f} s"
-
-
-# --- the rush ------------------------------------------------------------------------------------
-
-
-class Rush:
-    """One thread per gate plays that gate's passes in order, at their times."""
-
-    def __init__(
-        self,
-        site: ChaosSite,
-        workload: Workload,
-        injector: Injector,
-        history: History,
-        end_s: float,
-    ) -> None:
-        self.site = site
-        self.workload = workload
-        self.injector = injector
-        self.history = history
-        self.end_s = end_s
-        self.done = 0
-        by_gate: dict[str, list[Pass]] = {}
-        for item in workload.passes:
-            by_gate.setdefault(item.gate, []).append(item)
-        self._threads = [
-            threading.Thread(target=self._lane, args=(lane,), daemon=True, name=f"lane-{gate}")
-            for gate, lane in by_gate.items()
-        ]
-
-    def start(self) -> Rush:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def join(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def _lane(self, passes: list[Pass]) -> None:
-        for item in passes:
-            wait = item.at - self.history.now()
-            if wait > 0:
-                time.sleep(wait)
-            try:
-                self._pass(item)
-            except Exception:
-                log.exception("pass of person %s at %s failed", item.person, item.gate)
-            self.done += 1
-
-    def _pass(self, item: Pass) -> None:
-        person = self.workload.people[item.person]
-        body = control_request(person, item.how)
-        first = self.history.now()
-        while True:
-            self.injector.in_flight[item.gate] = item.person
-            self.history.add(
-                "pass.start",
-                gate=item.gate,
-                person=item.person,
-                how=item.how,
-                role=person.role,
-                note=item.note,
-            )
-            try:
-                answer = self.site.control(item.gate, body)
-            except (OSError, ValueError) as exc:
-                answer = {"error": type(exc).__name__, "detail": str(exc)}
-            finally:
-                self.injector.in_flight.pop(item.gate, None)
-            if "error" not in answer:
-                self.history.add(
-                    "pass.end",
-                    gate=item.gate,
-                    person=item.person,
-                    decision=answer["decision"],
-                    reason=answer["reason"],
-                    seq=answer["seq"],
-                    event_id=answer["event_id"],
-                )
-                if answer["decision"] == "admitted":
-                    try:
-                        self.site.control(item.gate, {"op": "walk"}, timeout=3.0)
-                    except (OSError, ValueError) as exc:
-                        self.history.add("walk.fail", gate=item.gate, error=str(exc))
-                return
-            self.history.add(
-                "pass.fail",
-                gate=item.gate,
-                person=item.person,
-                error=f"{answer['error']}: {answer.get('detail', '')}"[:160],
-            )
-            now = self.history.now()
-            if now - first > RETRY_FOR_S or now > self.end_s + RETRY_FOR_S:
-                self.history.add("pass.gave_up", gate=item.gate, person=item.person)
-                return
-            time.sleep(RETRY_PAUSE_S)
-
-
-# --- watching, settling ---------------------------------------------------------------------------
-
-
-class Monitor:
-    """Notices exits nobody caused and samples the outboxes (their high-water mark)."""
-
-    def __init__(self, site: ChaosSite, history: History) -> None:
-        self.site = site
-        self.history = history
-        self.high_water = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
-
-    def start(self) -> Monitor:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(MONITOR_S):
-            self.sample()
-
-    def sample(self) -> None:
-        for proc in self.site.procs.values():
-            found = proc.check()
-            if found is not None:
-                self.history.add("crash", target=found.name, status=found.returncode)
-                log.warning(
-                    "%s exited by itself (status %s): restarting it", found.name, found.returncode
-                )
-                try:
-                    proc.start()
-                except RuntimeError as exc:
-                    log.warning("%s", exc)
-        for gate in self.site.gates:
-            depth = checker.outbox_depth(self.site.outbox_path(gate.id))
-            self.high_water = max(self.high_water, depth)
-
-
-def settle(site: ChaosSite, timeout: float) -> tuple[bool, str]:
-    """Wait until every outbox is empty and every presence and batch has landed."""
-    engine = create_engine(site.db_url)
-    deadline = time.monotonic() + timeout
-    state = ""
-    try:
-        while time.monotonic() < deadline:
-            depths = {g.id: checker.outbox_depth(site.outbox_path(g.id)) for g in site.gates}
-            try:
-                with engine.connect() as conn:
-                    open_presences = conn.execute(
-                        text(
-                            "SELECT count(*) FROM presences WHERE state IN "
-                            "('pending', 'sent', 'registered')"
-                        )
-                    ).scalar_one()
-                    open_batches = conn.execute(
-                        text(
-                            "SELECT count(*) FROM registry_batches WHERE state IN "
-                            "('sending', 'in_doubt')"
-                        )
-                    ).scalar_one()
-            except Exception as exc:
-                state = f"database: {exc}"
-                time.sleep(0.5)
-                continue
-            state = (
-                f"outboxes {sum(depths.values())}, open presences {open_presences}, "
-                f"open batches {open_batches}"
-            )
-            if not any(depths.values()) and not open_presences and not open_batches:
-                return True, state
-            time.sleep(0.5)
-    finally:
-        engine.dispose()
-    return False, state
 
 
 # --- the whole campaign ---------------------------------------------------------------------------
