@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from controller import schema
@@ -133,7 +133,7 @@ def card_for(worker: Worker) -> BelpicCard:
         national_number=worker.inss,
         surname=worker.surname,
         given_names=worker.given_names,
-        valid_from=worker.card_valid_until.replace(year=worker.card_valid_until.year - 10),
+        valid_from=worker.card_valid_until - timedelta(days=3652),  # not replace(): 29 Feb
         valid_until=worker.card_valid_until,
     )
     return BelpicCard.from_fields(fields)
@@ -208,10 +208,16 @@ def stay(site: DemoSite) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["chaos"]:  # sitegate-demo chaos: the fault campaign (sim/chaos)
+        from sim.chaos.cli import main as chaos
+
+        return chaos(argv[1:])
     parser = argparse.ArgumentParser(
         prog="sitegate-demo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="sitegate-demo chaos --help: the fault campaign",
     )
     parser.add_argument("--version", action="version", version=version_line("sitegate-demo"))
     parser.add_argument("--dir", type=Path, help="work directory to keep (default: a temp one)")
