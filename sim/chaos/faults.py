@@ -239,7 +239,7 @@ class Injector:
         proc = self.site.procs[terminal]
         at_gate = self.in_flight.get(terminal)
         proc.kill()
-        clock.offset_s, clock.synced = offset, False
+        clock.offset_s, clock.synced, clock.rebooted = offset, False, True
         proc.start()
         return {"offset_s": round(offset), "in_flight": at_gate}
 

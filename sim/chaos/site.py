@@ -101,6 +101,7 @@ def gates(count: int, pcsc: bool) -> list[Gate]:
 class TerminalClock:
     offset_s: float = 0.0
     synced: bool = True
+    rebooted: bool = False  # its next start is a new boot (new boot id, monotonic from 0)
 
 
 class ChaosSite:
@@ -299,6 +300,7 @@ class ChaosSite:
                 "--clock-offset",
                 str(clock.offset_s),
                 *([] if clock.synced else ["--clock-unsynced"]),
+                *(["--rebooted"] if clock.rebooted else []),
             )
 
         return command

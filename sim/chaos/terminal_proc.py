@@ -1,7 +1,7 @@
 """One turnstile as its own process, driven by the campaign over a control socket.
 
     python -m sim.chaos.terminal_proc --config gate-1.toml --control gate-1.sock \\
-        --journal gate-1.journal [--pcsc] [--clock-offset S] [--clock-unsynced]
+        --journal gate-1.journal [--pcsc] [--clock-offset S] [--clock-unsynced] [--rebooted]
 
 It runs the real terminal program (``sim.virtual_terminal.VirtualTerminal``: ``terminal.app``
 with the fake keypad, the synthetic camera and the fake card reader, or the real
@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pcsc", action="store_true", help="cards through pcscd + vpcd")
     parser.add_argument("--clock-offset", type=float, default=0.0, metavar="S")
     parser.add_argument("--clock-unsynced", action="store_true", help="NTP says no")
+    parser.add_argument(
+        "--rebooted", action="store_true", help="a new boot: new boot id, monotonic from 0"
+    )
     return parser
 
 
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    clock = SkewedClock(args.clock_offset, not args.clock_unsynced)
+    clock = SkewedClock(args.clock_offset, not args.clock_unsynced, args.rebooted)
     slot = CardSlot() if args.pcsc else None
     terminal = VirtualTerminal(args.config, slot, clock=clock, clock_probe=clock.synced)
     process = TerminalProcess(terminal, clock, args.journal)
