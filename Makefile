@@ -33,13 +33,14 @@ VENV_FLAGS := --system-site-packages
 endif
 endif
 
-.PHONY: help sysdeps venv test lint demo dist clean
+.PHONY: help sysdeps venv test lint demo dist chaos clean
 
 help:
 	@echo "make demo   run the whole site on this machine (embedded defaults)"
 	@echo "make test   run every test (installs what it needs)"
 	@echo "make lint   ruff and mypy"
 	@echo "make dist   build the wheel and sdist into dist/ (install: pip install 'dist/sitegate-*.whl[controller]')"
+	@echo "make chaos  the fault campaign (CHAOS_ARGS=\"--seed N --minutes M ...\")"
 
 sysdeps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -78,6 +79,12 @@ demo: venv
 dist: venv
 	rm -rf dist
 	$(PY) -m build --outdir dist .
+
+# The fault campaign: the whole site in real processes under seeded combined faults, then
+# the checker of the promise (docs/reliability.md). E.g. make chaos CHAOS_ARGS="--seed 7".
+CHAOS_ARGS ?=
+chaos: venv
+	$(VENV)/bin/sitegate-demo chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf dist $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -35,10 +36,38 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Dating:
-    """The moment a check-in counts for, and the correction applied (None = none)."""
+    """The moment a check-in counts for, and the correction applied (None = none).
+
+    ``undatable``: the check-in's clock is not synchronised and no live heartbeat of its boot
+    is known, so no day can be given to it safely; ``at`` is then only its arrival."""
 
     at: datetime
     correction_s: float | None
+    undatable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClockRef:
+    """One boot of a terminal pinned to our clock: its monotonic reading in a heartbeat that
+    reached us live, and when that heartbeat arrived."""
+
+    mono_s: float
+    seen_at: datetime
+
+    def moment(self, mono_s: float) -> datetime:
+        """Our time at the terminal's monotonic reading ``mono_s`` of the same boot."""
+        return self.seen_at + timedelta(seconds=mono_s - self.mono_s)
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalClock:
+    """What the controller knows of a terminal's clocks, from its live heartbeats.
+
+    ``offset_s``: its wall clock minus ours at the latest one (for events of terminals too
+    old to say their boot); ``boots``: a ``ClockRef`` per boot id."""
+
+    offset_s: float | None = None
+    boots: Mapping[str, ClockRef] = field(default_factory=dict)
 
 
 def person_key(person: PersonId) -> tuple[str, str]:
@@ -61,36 +90,103 @@ def date_checkin(
     checkin: CheckIn,
     received_at: datetime,
     skew_max_s: float,
-    terminal_offset_s: float | None = None,
+    terminal_offset_s: float | TerminalClock | None = None,
 ) -> Dating:
-    """Trust the terminal's clock only when it says it is synchronised and is not ahead of
-    ours by more than ``skew_max_s``. A synchronised clock that is behind is a late delivery
-    (the terminal's outbox replays after an outage), not a skew: its scan time stands.
+    """The moment a check-in counts for (docs/controller.md, "Dating"). Our estimate of the
+    real scan moment comes from the terminal's monotonic clock pinned by a live heartbeat of
+    *the same boot*; for events of terminals too old to say their boot, from the wall-clock
+    offset of its latest live heartbeat (``terminal_offset_s``, a number or the
+    ``TerminalClock``). An estimate in our future is no estimate.
 
-    An unsynchronised clock is corrected by ``terminal_offset_s`` (its clock minus ours, from
-    its latest live heartbeat), so that a check-in buffered across midnight keeps its day;
-    without a known offset, or when the correction lands in our future, the receive time
-    dates it. The correction applied is recorded."""
-    late_by = (received_at - checkin.scanned_at).total_seconds()
-    if checkin.clock_synced and -late_by <= skew_max_s:
-        return Dating(checkin.scanned_at, None)
-    if not checkin.clock_synced and terminal_offset_s is not None:
-        corrected = checkin.scanned_at - timedelta(seconds=terminal_offset_s)
-        if corrected <= received_at + timedelta(seconds=skew_max_s):
-            return Dating(min(corrected, received_at), -terminal_offset_s)
-    return Dating(received_at, late_by)
+    * A clock that says it is synchronised is trusted unless it is more than ``skew_max_s``
+      ahead of ours or disagrees with the estimate by more than ``skew_max_s`` either way:
+      then the estimate dates it, or without one the arrival. Behind with nothing to say
+      otherwise is a late delivery from the outbox: its scan time stands.
+    * An unsynchronised clock is dated by the estimate (never later than its arrival), so a
+      check-in buffered across midnight keeps its day. Without an estimate an old-style
+      event is dated by its arrival, as before; an event that names its boot is
+      ``undatable`` (its arrival could be another day than its scan).
+
+    The correction applied (dated minus scanned) is recorded."""
+    if isinstance(terminal_offset_s, TerminalClock):
+        clock = terminal_offset_s
+    else:
+        clock = _NO_CLOCK if terminal_offset_s is None else TerminalClock(terminal_offset_s)
+    scanned = checkin.scanned_at
+    estimate = _estimate(checkin, clock)
+    if estimate is not None and estimate > received_at + timedelta(seconds=skew_max_s):
+        estimate = None
+    if checkin.clock_synced and _agrees(scanned, estimate, received_at, skew_max_s):
+        return Dating(scanned, None)
+    if estimate is not None:
+        at = min(estimate, received_at)
+        return Dating(at, (at - scanned).total_seconds())
+    undatable = not checkin.clock_synced and checkin.boot_id is not None
+    return Dating(received_at, (received_at - scanned).total_seconds(), undatable)
 
 
-def _clock_offsets(conn: Connection, terminal_ids: set[str]) -> dict[str, float]:
+_NO_CLOCK = TerminalClock()
+
+
+def _estimate(checkin: CheckIn, clock: TerminalClock) -> datetime | None:
+    if checkin.boot_id is not None and checkin.mono_s is not None:
+        ref = clock.boots.get(checkin.boot_id)  # never another boot's: its clock restarted
+        return ref.moment(checkin.mono_s) if ref is not None else None
+    if clock.offset_s is not None:
+        return checkin.scanned_at - timedelta(seconds=clock.offset_s)
+    return None
+
+
+def _agrees(scanned: datetime, estimate: datetime | None, received: datetime, skew: float) -> bool:
+    if (scanned - received).total_seconds() > skew:
+        return False
+    return estimate is None or abs((scanned - estimate).total_seconds()) <= skew
+
+
+def _clock_offsets(conn: Connection, terminal_ids: set[str]) -> dict[str, TerminalClock]:
+    """What the live heartbeats of these terminals said about their clocks."""
     if not terminal_ids:
         return {}
-    t = schema.terminals.c
-    rows = conn.execute(
-        select(t.terminal_id, t.clock_offset_s).where(
-            t.terminal_id.in_(terminal_ids), t.clock_offset_s.is_not(None)
+    t, c = schema.terminals.c, schema.terminal_clocks.c
+    offsets = {
+        row.terminal_id: row.clock_offset_s
+        for row in conn.execute(
+            select(t.terminal_id, t.clock_offset_s).where(
+                t.terminal_id.in_(terminal_ids), t.clock_offset_s.is_not(None)
+            )
         )
-    )
-    return {row.terminal_id: float(row.clock_offset_s) for row in rows}
+    }
+    boots: dict[str, dict[str, ClockRef]] = {}
+    for row in conn.execute(
+        select(c.terminal_id, c.boot_id, c.mono_s, c.seen_at).where(c.terminal_id.in_(terminal_ids))
+    ):
+        boots.setdefault(row.terminal_id, {})[row.boot_id] = ClockRef(row.mono_s, row.seen_at)
+    return {
+        terminal: TerminalClock(
+            float(offsets[terminal]) if terminal in offsets else None, boots.get(terminal, {})
+        )
+        for terminal in offsets.keys() | boots.keys()
+    }
+
+
+def undatable(conn: Connection, arrivals: list[Arrival], skew_max_s: float) -> dict[int, Dating]:
+    """The arrivals (by index) that ``date_checkin`` cannot date, with its answer."""
+    candidates = [
+        (i, a) for i, a in enumerate(arrivals)
+        if not a.checkin.clock_synced and a.checkin.boot_id is not None
+    ]  # fmt: skip
+    if not candidates:
+        return {}
+    clocks = _clock_offsets(conn, {a.checkin.terminal_id for _i, a in candidates})
+    found = {}
+    for index, arrival in candidates:
+        dating = date_checkin(
+            arrival.checkin, arrival.received_at, skew_max_s,
+            clocks.get(arrival.checkin.terminal_id),
+        )  # fmt: skip
+        if dating.undatable:
+            found[index] = dating
+    return found
 
 
 def employer_on(conn: Connection, kind: str, person_id: str, day: date) -> str | None:
@@ -186,8 +282,7 @@ def record_many(
         return []
     ids = [str(a.checkin.event_id) for a in arrivals]
     known = {row.event_id: row.state for row in conn.execute(_existing_events, {"ids": ids})}
-    offsets = _clock_offsets(conn, {a.checkin.terminal_id for a in arrivals
-                                    if not a.checkin.clock_synced})  # fmt: skip
+    offsets = _clock_offsets(conn, {a.checkin.terminal_id for a in arrivals})
     fresh: list[tuple[int, Arrival, Dating, PresenceKey]] = []
     seen: set[str] = set()
     for index, (arrival, event_id) in enumerate(zip(arrivals, ids, strict=True)):

@@ -28,7 +28,7 @@ from datetime import datetime
 import paho.mqtt.client as mqtt
 from sqlalchemy import Connection, text
 
-from controller import checkins, quarantine, schema, siteconfig
+from controller import checkins, heartbeats, quarantine, refusals, schema, siteconfig
 from controller.checkins import Arrival
 from controller.config import ControllerConfig
 from controller.errors import StoreError
@@ -47,7 +47,15 @@ from controller.terminals import TerminalRegistry
 from presence import topics
 from presence.clock import Clock, SystemClock, brussels_date
 from presence.events import BadEvent, CheckIn, decode
-from presence.messages import Ack, BadMessage, decode_status, encode_acks, encode_site_config
+from presence.messages import (
+    Ack,
+    BadMessage,
+    decode_refusal_summary,
+    decode_status,
+    encode_acks,
+    encode_site_config,
+    is_refusal_summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,13 @@ HOUSEKEEPING_S = 1.0  # terminals file and site config checks
 CONFIG_REFRESH_S = 3600.0
 IDLE_WAIT_S = 0.2
 DRAIN_IDLE_READS = 2
+# What the broker kept for our session arrives right after we connect: until the socket has
+# been idle once, and at least this long, a heartbeat is part of that backlog, not live.
+BACKLOG_MIN_S = 3.0
+# A check-in that cannot be dated yet (its boot's first live heartbeat has not arrived) is
+# left unacknowledged end to end, so its terminal sends it again; after this long it is
+# quarantined as ``undatable`` with its evidence.
+UNDATABLE_HOLD_S = 300.0
 
 
 @dataclass(slots=True)
@@ -72,6 +87,8 @@ class Incoming:
     received_at: datetime
     generation: int = 0
     retained: bool = False  # a retained message may be old: no clock offset from it
+    backlog: bool = False  # arrived while the broker flushed our session after a connect
+    expiry_left_s: int | None = None  # what the broker left of the message expiry
 
 
 @dataclass(slots=True)
@@ -115,9 +132,13 @@ class Ingest:
         self._inbox: list[Incoming] = []
         self._generation = 0  # connection counter: a mid is only valid on its connection
         self._reconnect_delay = float(RECONNECT_MIN_S)
+        self._backlog = True
+        self._connected_at = 0.0
+        self._undatable_since: dict[uuid.UUID, float] = {}
         self._stop = threading.Event()
         self._publish_config = threading.Event()
         self._published_stamp: siteconfig.Stamp | None = None
+        self._site_configs = siteconfig.Builder(store, config)  # hashing is slow: off this thread
         self._published_at = float("-inf")
         self._client = make_client(config)
         self._client.on_connect = self._on_connect
@@ -141,10 +162,17 @@ class Ingest:
         self._stop.set()
         if self._writer.is_alive():
             self._writer.join(timeout=10)
+        self._site_configs.wait(timeout=10)
 
     @property
     def alive(self) -> bool:
         return self._writer.is_alive()
+
+    @property
+    def in_backlog(self) -> bool:
+        """Still taking what the broker kept for us while we were away (no heartbeat of
+        this time sets a terminal's clock)."""
+        return self._backlog
 
     # --- paho callbacks (called from our own loop): never raise ------------------------------
 
@@ -193,6 +221,8 @@ class Ingest:
                     self.clock.now(),
                     self._generation,
                     bool(message.retain),
+                    self._backlog,
+                    _expiry_left(message),
                 )
             )
         except Exception:
@@ -243,6 +273,7 @@ class Ingest:
             self._reconnect_delay = min(self._reconnect_delay * 2, RECONNECT_MAX_S)
             return False
         self._generation += 1
+        self._backlog, self._connected_at = True, time.monotonic()
         self._inbox.clear()  # not acknowledged: the broker sends them again on this session
         self._reconnect_delay = float(RECONNECT_MIN_S)
         return True
@@ -272,6 +303,8 @@ class Ingest:
     def _take_group(self) -> list[Incoming]:
         self._pump(IDLE_WAIT_S)
         if not self._inbox:
+            if time.monotonic() - self._connected_at >= BACKLOG_MIN_S:
+                self._backlog = False
             return []
         deadline = time.monotonic() + GROUP_COMMIT_S
         while len(self._inbox) < GROUP_MAX and self._connected():
@@ -344,6 +377,7 @@ class Ingest:
     def _handle_group(self, conn: Connection, group: list[Incoming]) -> list[Handled]:
         """Refusals and statuses one by one; accepted check-ins together."""
         results: list[Handled | Arrival] = [self._handle(conn, message) for message in group]
+        self._hold_undatable(conn, group, results)
         arrivals = [r for r in results if isinstance(r, Arrival)]
         outcomes = iter(
             checkins.record_many(self.store, conn, arrivals, self.config.timing.clock_skew_max_s)
@@ -400,8 +434,7 @@ class Ingest:
         if topic.workplace != self.workplace or topic.terminal is None:
             return self._refuse(conn, message, None, None, "wrong_workplace", "not this site")
         if topic.kind == "status":
-            self._status(conn, message, topic.terminal)
-            return Handled(message)
+            return self._status(conn, message, topic.terminal)
         return self._checkin(conn, message, topic.terminal)
 
     def _checkin(self, conn: Connection, message: Incoming, terminal: str) -> Handled | Arrival:
@@ -463,31 +496,70 @@ class Ingest:
             return Handled(message)
         return Handled(message, terminal, Ack(event_id, "refused", None, reason))
 
-    def _status(self, conn: Connection, message: Incoming, terminal: str) -> None:
+    def _status(self, conn: Connection, message: Incoming, terminal: str) -> Handled:
+        """A status (and, when it is a live heartbeat, the terminal's clocks), or a refusal
+        summary, which is acknowledged end to end like a check-in."""
         if not message.payload:
-            return  # a cleared retained status
+            return Handled(message)  # a cleared retained status
+        if is_refusal_summary(message.payload):
+            return self._refusal_summary(conn, message, terminal)
         try:
             status = decode_status(message.payload)
         except BadMessage as exc:
             log.warning("terminal %s sent an unreadable status: %s", terminal, exc.code)
-            return
+            return Handled(message)
         self.counters.statuses += 1
-        t = schema.terminals.c
-        conn.execute(
-            schema.terminals.update()
-            .where(t.terminal_id == terminal)
-            .values(
-                last_state=status.state,
-                last_status_at=status.at or message.received_at,
-                last_seen_at=message.received_at,
-                outbox_depth=status.outbox_depth,
-                outbox_alarm=status.outbox_alarm,
-                clock_synced=status.clock_synced,
-                software_version=(status.software_version or "")[:64] or None,
-                health=json.dumps(status.health, sort_keys=True) if status.health else None,
-                **_clock_offset(status.at, message),
-            )
+        arrived = heartbeats.Arrived(
+            message.received_at, message.retained, message.backlog, message.expiry_left_s
         )
+        heartbeats.record(conn, terminal, status, arrived)
+        return Handled(message)
+
+    def _refusal_summary(self, conn: Connection, message: Incoming, terminal: str) -> Handled:
+        try:
+            summary = decode_refusal_summary(message.payload)
+        except BadMessage as exc:
+            return self._refuse(conn, message, terminal, None, "bad_payload", str(exc))
+        refusal = self.terminals.check(terminal)
+        if refusal is not None:
+            detail = f"terminal {terminal} may not publish here"
+            return self._refuse(conn, message, terminal, summary.id, refusal, detail)
+        refusals.store_summary(conn, terminal, summary, message.received_at)
+        return Handled(message, terminal, Ack(summary.id, "stored"))
+
+    def _hold_undatable(
+        self, conn: Connection, group: list[Incoming], results: list[Handled | Arrival]
+    ) -> None:
+        """Check-ins that cannot be dated yet (``checkins.undatable``: clock not synchronised,
+        no live heartbeat of their boot) are held: PUBACKed but not acknowledged end to end,
+        so the terminal keeps them and sends them again; the heartbeat of a boot that just
+        started comes within a minute. After ``UNDATABLE_HOLD_S`` they are quarantined."""
+        indexes = [i for i, r in enumerate(results) if isinstance(r, Arrival)]
+        arrivals = [r for r in results if isinstance(r, Arrival)]
+        found = checkins.undatable(conn, arrivals, self.config.timing.clock_skew_max_s)
+        now = time.monotonic()
+        for position in found:
+            index, arrival = indexes[position], arrivals[position]
+            event = arrival.checkin
+            first = self._undatable_since.setdefault(event.event_id, now)
+            if now - first < UNDATABLE_HOLD_S:
+                log.info("event %s held: no live heartbeat of its boot yet", event.event_id)
+                results[index] = Handled(group[index])
+                continue
+            self._undatable_since.pop(event.event_id, None)
+            detail = (
+                f"clock not synchronised and no live heartbeat of boot {event.boot_id} "
+                f"within {UNDATABLE_HOLD_S:.0f} s: {event.credential.person.masked()} "
+                f"scanned at {event.scanned_at.isoformat()} by the terminal's clock "
+                f"(monotonic {event.mono_s} s), received {arrival.received_at.isoformat()}; "
+                "the day it happened cannot be told: register it by hand"
+            )
+            results[index] = self._refuse(
+                conn, group[index], event.terminal_id, event.event_id, "undatable", detail
+            )
+        if len(self._undatable_since) > GROUP_MAX * 10:  # terminals gone for good
+            cutoff = now - 2 * UNDATABLE_HOLD_S
+            self._undatable_since = {k: v for k, v in self._undatable_since.items() if v >= cutoff}
 
     # --- site config and terminals file -----------------------------------------------------
 
@@ -500,12 +572,9 @@ class Ingest:
         if not self._client.is_connected():
             return
         self.health.broker(True)  # written on a change, else every health.REFRESH_S
-        today = brussels_date(self.clock.now())
-        stamp = siteconfig.current_stamp(self.store, today)
-        stale = now - self._published_at >= CONFIG_REFRESH_S
-        if stamp != self._published_stamp or stale or self._publish_config.is_set():
-            self._publish_config.clear()
-            site_config, stamp = siteconfig.build(self.store, self.config, today)
+        built = self._site_configs.take()
+        if built is not None:
+            site_config, stamp = built
             self._client.publish(
                 topics.config_topic(self.workplace),
                 encode_site_config(site_config),
@@ -519,6 +588,12 @@ class Ingest:
                 site_config.version,
                 len(site_config.allowlist),
             )
+        today = brussels_date(self.clock.now())
+        stamp = siteconfig.current_stamp(self.store, today)
+        stale = now - self._published_at >= CONFIG_REFRESH_S
+        if stamp != self._published_stamp or stale or self._publish_config.is_set():
+            self._publish_config.clear()
+            self._site_configs.request(today)  # published by a later turn, once built
 
 
 def checkin_refusal(
@@ -544,12 +619,12 @@ def ack_of(checkin: CheckIn, outcome: checkins.Outcome) -> Ack:
     return Ack(checkin.event_id, outcome.status, outcome.presence_state)
 
 
-def _clock_offset(at: datetime | None, message: Incoming) -> dict[str, float]:
-    """The terminal's clock minus ours, from a heartbeat that just arrived (a retained one
-    may be hours old and would measure its age, not the clock)."""
-    if at is None or message.retained:
-        return {}
-    return {"clock_offset_s": (at - message.received_at).total_seconds()}
+def _expiry_left(message: mqtt.MQTTMessage) -> int | None:
+    """What the broker left of a heartbeat's message expiry (statuses only: a check-in's is
+    not looked at, and the look costs an exception when absent)."""
+    if not message.topic.endswith("/status"):
+        return None
+    return getattr(message.properties, "MessageExpiryInterval", None)
 
 
 def _best_effort_event_id(payload: bytes) -> uuid.UUID | None:

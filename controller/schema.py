@@ -216,6 +216,9 @@ terminals = Table(
     Column("software_version", String(64)),
     # The heartbeat's health items (JSON object of short strings: reader, camera, flow...).
     Column("health", Text),
+    # The terminal's own time in the heartbeat that set clock_offset_s: a later heartbeat
+    # must be newer to replace it (controller.heartbeats).
+    Column("clock_heartbeat_at", UtcDateTime),
 )
 
 quarantine = Table(
@@ -311,4 +314,48 @@ web_sessions = Table(
     Column("last_seen_at", UtcDateTime, nullable=False),
     Column("address", String(64)),
     Index("ix_web_sessions_account", "account_id"),
+)
+
+# A terminal's monotonic clock, pinned to ours per boot by its latest live heartbeat of that
+# boot (controller.checkins.ClockRef): what dates the check-ins of that boot.
+terminal_clocks = Table(
+    "terminal_clocks",
+    metadata,
+    Column("terminal_id", String(64), primary_key=True),
+    Column("boot_id", String(36), primary_key=True),
+    Column("mono_s", Float, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
+)
+
+# Refusals a terminal kept only in its local log, summarised per reason and minute of its
+# monotonic clock (presence.messages.RefusalCount); ``dated_at`` is our estimate of the
+# bucket's start. Totals are the sum over ``span`` 1 and 60 rows.
+refusal_counts = Table(
+    "refusal_counts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("terminal_id", String(64), nullable=False),
+    Column("boot_id", String(36), nullable=False),
+    Column("minute", BigInteger, nullable=False),
+    Column("span", Integer, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("terminal_at", UtcDateTime, nullable=False),
+    Column("clock_synced", Boolean, nullable=False),
+    Column("dated_at", UtcDateTime, nullable=False),
+    Column("dated_by", String(20), nullable=False),  # heartbeat | terminal | terminal_unsynced
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("terminal_id", "boot_id", "minute", "span", "reason", name="uq_refusal_count"),
+    Index("ix_refusal_counts_dated", "dated_at"),
+)
+
+# Each roster person's site-config list entry (presence.messages.HashScheme), kept because a
+# slow hash is worth computing once: ``scheme`` names the kdf, its parameters and the salt.
+person_hashes = Table(
+    "person_hashes",
+    metadata,
+    Column("person_kind", String(8), primary_key=True),
+    Column("person_id", String(20), primary_key=True),
+    Column("scheme", String(96), primary_key=True),
+    Column("hash", String(64), nullable=False),
 )

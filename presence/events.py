@@ -15,6 +15,7 @@ from typing import Any, Literal, cast
 
 import uuid6
 
+from presence.clock import MAX_MONO_S, is_boot_id
 from presence.errors import PresenceError
 from presence.ids import (
     InvalidIdentifier,
@@ -46,6 +47,9 @@ _EVENT_FIELDS = {
     "v", "event_id", "terminal_id", "workplace_id", "seq", "scanned_at", "clock_synced",
     "credential", "direction", "decision", "reason",
 }  # fmt: skip
+# Optional, both or neither: the moment of the scan on the terminal's monotonic clock. Events
+# of terminals older than these fields lack them and stay valid (same schema version).
+_CLOCK_FIELDS = {"boot_id", "mono_s"}
 _CREDENTIAL_FIELDS: dict[str, set[str]] = {
     "eid": {"kind", "inss", "card_number", "card_valid_until"},
     "keypad_inss": {"kind", "inss"},
@@ -80,10 +84,14 @@ class CheckIn:
     direction: Direction
     decision: Decision
     reason: str
+    boot_id: str | None = None  # the terminal's boot (presence.clock) ...
+    mono_s: float | None = None  # ... and its monotonic clock at the scan
 
     def __post_init__(self) -> None:
         if self.scanned_at.tzinfo is None or self.scanned_at.utcoffset() is None:
             raise BadEvent("naive_datetime", "scanned_at must be timezone-aware")
+        if (self.boot_id is None) != (self.mono_s is None):
+            raise BadEvent("missing_field", "boot_id and mono_s come together")
 
 
 def new_event_id() -> uuid.UUID:
@@ -124,6 +132,9 @@ def encode(event: CheckIn) -> bytes:
         "decision": event.decision,
         "reason": event.reason,
     }
+    if event.boot_id is not None and event.mono_s is not None:
+        body["boot_id"] = event.boot_id
+        body["mono_s"] = round(event.mono_s, 6)
     return json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
@@ -153,7 +164,10 @@ def _decode(payload: bytes) -> CheckIn:
         raise BadEvent("missing_field", "missing field 'v'")
     if type(obj["v"]) is not int or obj["v"] != SCHEMA_VERSION:
         raise BadEvent("version", f"unsupported schema version, expected {SCHEMA_VERSION}")
-    _exact_fields(obj, _EVENT_FIELDS, "event")
+    clock_fields = _CLOCK_FIELDS & obj.keys()
+    _exact_fields(obj, _EVENT_FIELDS | clock_fields, "event")
+    if clock_fields and clock_fields != _CLOCK_FIELDS:
+        raise BadEvent("missing_field", "boot_id and mono_s come together")
     terminal_id = _text(obj, "terminal_id")
     if not is_valid_terminal_id(terminal_id):
         raise BadEvent("bad_value", "terminal_id must be 1-64 of a-z 0-9 _ -")
@@ -171,7 +185,25 @@ def _decode(payload: bytes) -> CheckIn:
         direction=cast(Direction, _choice(obj, "direction", DIRECTIONS)),
         decision=cast(Decision, _choice(obj, "decision", DECISIONS)),
         reason=reason,
+        boot_id=_boot_id(obj) if clock_fields else None,
+        mono_s=_mono(obj) if clock_fields else None,
     )
+
+
+def _boot_id(obj: dict[str, Any]) -> str:
+    value = _text(obj, "boot_id")
+    if not is_boot_id(value):
+        raise BadEvent("bad_value", "boot_id must be a lowercase UUID")
+    return value
+
+
+def _mono(obj: dict[str, Any]) -> float:
+    value = _field(obj, "mono_s")
+    if type(value) not in (int, float):
+        raise BadEvent("wrong_type", "mono_s must be a number")
+    if not 0 <= value < MAX_MONO_S:  # also refuses NaN
+        raise BadEvent("bad_value", "mono_s out of range")
+    return float(value)
 
 
 def _credential(obj: dict[str, Any]) -> Credential:

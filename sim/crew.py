@@ -120,12 +120,17 @@ def morning_crew(today: date, seed: int = 2026) -> list[Worker]:
     companies = (BUILDER, *SUBCONTRACTORS)
     crew: list[Worker] = []
 
+    # Everyone has a name of their own: two people of one name, one with a national number
+    # and one with a Limosa id, are held by the controller as possibly the same person.
+    names = rng.sample([(s, g) for s in SURNAMES for g in GIVEN], k=60)
+
     def person(kind: WorkerKind, **extra: object) -> Worker:
         born = date(1960, 1, 1) + timedelta(days=rng.randrange(0, 40 * 365))
+        surname, given = names.pop()
         fields: dict[str, object] = {
             "kind": kind,
-            "surname": rng.choice(SURNAMES),
-            "given_names": rng.choice(GIVEN),
+            "surname": surname,
+            "given_names": given,
             "employer": rng.choice(companies),
             "inss": valid_inss(rng, born),
             "card_valid_until": today + timedelta(days=rng.randrange(200, 3000)),

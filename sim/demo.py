@@ -17,9 +17,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from controller import schema
 from presence.clock import brussels_date
 from presence.version import version_line
 from sim.belpic import BelpicCard, IdentityFields, card_number
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 SETTLE_TIMEOUT_S = 60.0
 REGISTERED_STATES = ("registered", "validated", "failed_remarks")
-ANOMALY_STATES = ("needs_employer", "rejected", "failed_remarks", "missed")
+ANOMALY_STATES = schema.ANOMALY_STATES
 NOT_AN_L1_CODE = "WIFI:S:SiteGuest;T:WPA;P:welcome2026;;"
 
 
@@ -132,7 +133,7 @@ def card_for(worker: Worker) -> BelpicCard:
         national_number=worker.inss,
         surname=worker.surname,
         given_names=worker.given_names,
-        valid_from=worker.card_valid_until.replace(year=worker.card_valid_until.year - 10),
+        valid_from=worker.card_valid_until - timedelta(days=3652),  # not replace(): 29 Feb
         valid_until=worker.card_valid_until,
     )
     return BelpicCard.from_fields(fields)
@@ -207,10 +208,16 @@ def stay(site: DemoSite) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["chaos"]:  # sitegate-demo chaos: the fault campaign (sim/chaos)
+        from sim.chaos.cli import main as chaos
+
+        return chaos(argv[1:])
     parser = argparse.ArgumentParser(
         prog="sitegate-demo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="sitegate-demo chaos --help: the fault campaign",
     )
     parser.add_argument("--version", action="version", version=version_line("sitegate-demo"))
     parser.add_argument("--dir", type=Path, help="work directory to keep (default: a temp one)")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from presence.clock import Clock
 from sim.belpic import BelpicCard
 from sim.pcscd import CardSlot
 from terminal.app import App
@@ -37,12 +39,21 @@ class Outcome:
 
 class VirtualTerminal:
     """``card_slot``: when given, cards go through pcscd + vpcd (the config must say
-    ``[reader] backend = "pcsc"``); otherwise into the in-process ``FakeCardReader``."""
+    ``[reader] backend = "pcsc"``); otherwise into the in-process ``FakeCardReader``.
+    ``clock`` and ``clock_probe`` stand in for the Pi's clock and its NTP state (the fault
+    campaign gives a terminal a wrong clock); by default the system clock, synchronised."""
 
-    def __init__(self, config_path: Path, card_slot: CardSlot | None = None) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        card_slot: CardSlot | None = None,
+        *,
+        clock: Clock | None = None,
+        clock_probe: Callable[[], bool] = clock_is_synchronised,
+    ) -> None:
         self.config = load(config_path)
         self.id = self.config.terminal.id
-        self.app = App(self.config, clock_probe=clock_is_synchronised)
+        self.app = App(self.config, clock=clock, clock_probe=clock_probe)
         self.card_slot = card_slot
         self._decisions: queue.Queue[tuple[Decided, str]] = queue.Queue()
         self.app.flow.observers.append(self._observe)

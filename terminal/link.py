@@ -5,6 +5,18 @@ session expiry), TLS with the terminal's own certificate. The last will is ``off
 retained, on the status topic; on connect the terminal says ``online`` and then sends a
 heartbeat every ``HEARTBEAT_S``. paho's network thread reconnects with a backoff.
 
+A heartbeat says when it was sent on the terminal's monotonic clock (boot id and reading),
+and the controller pins this boot's clock to its own by heartbeats that reach it at once
+(docs/controller.md, dating). So a heartbeat must never arrive late: it goes at QoS 0 (no
+client-side queue, no redelivery from a persistent session) with a message expiry of
+``HEARTBEAT_EXPIRY_S`` (a broker that queues it anyway drops it, and tells the controller
+how long it waited), and after every (re)connect it goes *before* the outbox's events, so
+the events of a new boot find a heartbeat of that boot already there.
+
+Refusals kept only in the refusal log are summarised (``terminal.refusal_log``) and the
+counts are published on the status topic, not retained, at QoS 1, with every heartbeat until
+the controller acknowledges them like events.
+
 Nothing here is ever waited on by a decision: the flow commits to the outbox and calls
 ``notify()``, which only wakes the publisher thread. The publisher sends unacknowledged events
 in ``seq`` order, at most ``WINDOW`` ahead of the acks; after every (re)connect, and when the
@@ -32,23 +44,33 @@ from paho.mqtt.properties import Properties
 
 from presence import topics
 from presence.clock import Clock, SystemClock
+from presence.events import new_event_id
 from presence.messages import HEARTBEAT_S as SHARED_HEARTBEAT_S
 from presence.messages import (
     BadMessage,
+    RefusalSummary,
     SiteConfig,
     TerminalStatus,
+    controller_reads_v2,
     decode_acks,
     decode_site_config,
+    encode_refusal_summary,
     encode_site_config,
     encode_status,
 )
+from terminal import refusal_log
 from terminal.config import BrokerSection, TerminalConfig
 from terminal.errors import TerminalError
 from terminal.outbox import Outbox, OutboxError
+from terminal.refusal_log import CountKey
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = SHARED_HEARTBEAT_S  # shared with the controller (silent terminals)
+# Long enough for the retained heartbeat to outlive the period between two; a heartbeat that
+# waited in a broker longer than this is dropped there.
+HEARTBEAT_EXPIRY_S = 75
+REFUSAL_MESSAGES_PER_BEAT = 10  # summaries of up to 1,000 counts each, per heartbeat
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 60
 WINDOW = 100  # events sent and not yet acknowledged, at most
@@ -105,6 +127,10 @@ class Link:
         self._unreachable = False  # logged once per outage
         self._stopping = False
         self._sent: dict[uuid.UUID, float] = {}  # sent in this generation -> when
+        # refusal summaries on their way: id -> (the counts' keys, when sent)
+        self._summaries: dict[uuid.UUID, tuple[list[CountKey], float]] = {}
+        self.site_config_fault: str | None = None  # the last config that could not be read
+        self._controller_reads_v2 = False  # refusal summaries only to a controller that reads them
         self._last_sent = 0
         self._thread: threading.Thread | None = None
         self._client = self._make_client(config.broker, terminal.id)
@@ -206,6 +232,8 @@ class Link:
             return
         done: list[uuid.UUID] = []
         for ack in acks:
+            if self._summary_acked(ack.event_id):
+                continue
             if ack.status == "refused":
                 log.warning("controller refused event %s (%s)", ack.event_id, ack.reason)
             try:
@@ -224,14 +252,31 @@ class Link:
             self._work = True
             self._wake.notify()
 
+    def _summary_acked(self, summary_id: uuid.UUID) -> bool:
+        with self._wake:
+            pending = self._summaries.pop(summary_id, None)
+        if pending is None:
+            return False
+        try:
+            self._outbox.ack_refusal_counts(pending[0])
+        except OutboxError as exc:
+            log.error("ack for refusal summary %s not recorded: %s", summary_id, exc)
+        return True
+
     def _site_config(self, payload: bytes) -> None:
+        """A config this terminal cannot read (a newer format, a hash scheme it will not
+        run) is refused, not half-read: the last good one stays in force, and the status
+        says ``site_config`` = the error code until a readable one arrives."""
         if not payload:
             return
         try:
             config = decode_site_config(payload)
         except BadMessage as exc:
-            log.warning("bad site config ignored: %s", exc)
+            log.warning("site config refused, keeping the last one: %s (%s)", exc, exc.code)
+            self.site_config_fault = exc.code
             return
+        self.site_config_fault = None
+        self._controller_reads_v2 = controller_reads_v2(config)
         self._outbox.save_site_config(encode_site_config(config))
         self._on_site_config(config)
 
@@ -260,19 +305,21 @@ class Link:
                 if current != generation:
                     generation = current
                     self._restart_sending()
-                    next_heartbeat = 0.0
-                self._resend_if_stale()
-                self._send_pending()
+                    next_heartbeat = 0.0  # the heartbeat goes before the events
                 if self._clock.monotonic() >= next_heartbeat or self._outbox.alarm != alarm:
                     alarm = self._outbox.alarm
                     self.publish_status()
                     next_heartbeat = self._clock.monotonic() + HEARTBEAT_S
+                    self._publish_refusals()
+                self._resend_if_stale()
+                self._send_pending()
             except Exception as exc:
                 self._callback_failed("publisher", exc)
 
     def _restart_sending(self) -> None:
         with self._wake:
             self._sent.clear()
+            self._summaries.clear()
             self._last_sent = 0
 
     def _resend_if_stale(self) -> None:
@@ -297,6 +344,31 @@ class Link:
                 self._sent[item.event_id] = self._clock.monotonic()
                 self._last_sent = item.seq
 
+    def _publish_refusals(self) -> None:
+        """Publish the final refusal counts not acknowledged yet; counts on their way for
+        less than ``RESEND_AFTER_S`` are not sent again."""
+        if not self._controller_reads_v2:
+            return  # an older controller: they wait in the outbox database
+        now = self._clock.monotonic()
+        with self._wake:
+            for summary_id, (_keys, sent_at) in list(self._summaries.items()):
+                if now - sent_at > RESEND_AFTER_S:
+                    del self._summaries[summary_id]
+            skip = {k for keys, _at in self._summaries.values() for k in keys}
+        for _ in range(REFUSAL_MESSAGES_PER_BEAT):
+            counts = self._outbox.refusal_counts_to_send(skip)
+            if not counts:
+                return
+            summary = RefusalSummary(new_event_id(), tuple(counts))
+            info = self._client.publish(self.status_topic, encode_refusal_summary(summary), qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                log.warning("refusal summary not published (%s)", mqtt.error_string(info.rc))
+                return
+            keys = [refusal_log.key(c) for c in counts]
+            with self._wake:
+                self._summaries[summary.id] = (keys, now)
+            skip.update(keys)
+
     def status(self) -> TerminalStatus:
         oldest = self._outbox.oldest_age_s()
         silent = oldest is not None and oldest > CONTROLLER_SILENT_S
@@ -305,6 +377,8 @@ class Link:
             "controller": "no_ack" if silent else "ok",
             **self._health(),
         }
+        if self.site_config_fault is not None:
+            health["site_config"] = self.site_config_fault
         return TerminalStatus(
             state="online",
             at=self._clock.now(),
@@ -314,10 +388,18 @@ class Link:
             oldest_unacked_s=oldest,
             clock_synced=self._clock_synced(),
             health=health,
+            boot_id=self._clock.boot_id(),
+            mono_s=self._clock.monotonic(),
+            expiry_s=HEARTBEAT_EXPIRY_S,
         )
 
     def publish_status(self) -> None:
-        self._client.publish(self.status_topic, encode_status(self.status()), qos=1, retain=True)
+        """A heartbeat: retained, QoS 0, expiring (see the module docstring)."""
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = HEARTBEAT_EXPIRY_S
+        self._client.publish(
+            self.status_topic, encode_status(self.status()), qos=0, retain=True, properties=props
+        )
 
     # --- shutdown ------------------------------------------------------------------------
 

@@ -9,14 +9,15 @@ A row leaves only when the controller's end-to-end ack for its ``event_id`` arri
 on PUBACK). The outbox is bounded:
 
 * at ``ALARM_SHARE`` (80 %) of ``capacity`` the status raises the alarm, and from then on new
-  *refused* events are shed (not stored, logged as a warning and counted in
-  ``refused_shed``): a refusal opens nothing, so its record matters less than room for
-  admissions;
+  *refused* events go to the refusal log instead (``terminal.refusal_log``: bounded, and
+  summarised rather than dropped; counted in ``refused_shed``): a refusal opens nothing, so
+  room in the outbox is kept for admissions;
 * admitted events are stored until the outbox is completely full; then ``append`` raises
   ``OutboxFull`` and the flow refuses the person (``outbox_full``) instead of opening: an
   admission without its record never happens, so none is ever dropped.
 
-The per-terminal ``seq`` counter and the last site config live in the same database.
+The per-terminal ``seq`` counter, the last site config and the refusal log live in the same
+database.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from typing import Any
 
 from presence.clock import Clock, SystemClock
 from presence.events import CheckIn, encode
+from presence.messages import RefusalCount
+from terminal import refusal_log
 from terminal.errors import TerminalError
+from terminal.refusal_log import CountKey, Refusal
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +92,7 @@ class Outbox:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # see the module docstring
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + refusal_log.SCHEMA)
             row = self._db.execute("SELECT count(*) FROM outbox").fetchone()
         except (OSError, sqlite3.Error) as exc:
             raise OutboxError("storage", f"cannot open outbox {self.path}: {exc}") from None
@@ -107,7 +111,7 @@ class Outbox:
             event = make(seq)
             admitted = event.decision == "admitted"
             if not admitted and self._depth >= self.alarm_threshold:
-                self._shed(event)
+                self._log_instead(event)
                 return None
             if self._depth >= self.capacity:
                 raise OutboxFull(self.capacity)
@@ -131,13 +135,78 @@ class Outbox:
             self._next_seq = seq + 1
             return event
 
-    def _shed(self, event: CheckIn) -> None:
-        self.refused_shed += 1
+    def _log_instead(self, event: CheckIn) -> None:
+        """A refused event above the alarm: into the refusal log, not the outbox."""
+        self._log_refusal(
+            Refusal.of_event(event, self._clock.boot_id(), self._clock.monotonic()),
+            shed=True,
+        )
         log.warning(
-            "outbox %d/%d above alarm: refused event %s (%s) not stored, %d shed so far",
-            self._depth, self.capacity, event.event_id, event.reason, self.refused_shed,
+            "outbox %d/%d above alarm: refused event %s (%s) kept in the refusal log only,"
+            " %d so far", self._depth, self.capacity, event.event_id, event.reason,
+            self.refused_shed,
         )  # fmt: skip
-        self._set_meta("refused_shed", self.refused_shed)
+
+    # --- the refusal log (terminal.refusal_log) ------------------------------------------
+
+    def log_refusal(self, refusal: Refusal) -> None:
+        """Write a refusal the outbox does not carry; raises ``OutboxError``."""
+        with self._lock:
+            self._log_refusal(refusal, shed=False)
+
+    def _log_refusal(self, refusal: Refusal, *, shed: bool) -> None:
+        db = self._open()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            if refusal_log.rows(db) >= refusal_log.CAPACITY:
+                folded = refusal_log.summarise(
+                    db, self._clock.boot_id(), self._clock.monotonic(), all_rows=True
+                )
+                log.warning("refusal log full: %d refusals summarised early", folded)
+            refusal_log.insert(db, refusal)
+            if shed:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('refused_shed', ?)",
+                    (self.refused_shed + 1,),
+                )
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback(db)
+            raise OutboxError("storage", f"cannot log the refusal: {exc}") from None
+        if shed:
+            self.refused_shed += 1
+
+    @property
+    def refusals_logged(self) -> int:
+        """Rows in the refusal log not yet summarised."""
+        with self._lock:
+            rows = self._query("SELECT count(*) FROM refusals", ())
+        return int(rows[0][0])
+
+    def refusal_counts_to_send(self, skip: set[CountKey] | None = None) -> list[RefusalCount]:
+        """Summarise what is old enough, then the final counts not yet acknowledged (those
+        in ``skip`` are on their way); each is marked as sent at least once."""
+        with self._lock:
+            db = self._open()
+            boot, mono = self._clock.boot_id(), self._clock.monotonic()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                refusal_log.summarise(db, boot, mono, all_rows=False)
+                counts = refusal_log.to_send(db, boot, mono, skip or set())
+                refusal_log.mark_sent(db, [refusal_log.key(c) for c in counts])
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback(db)
+                raise OutboxError("storage", f"cannot summarise refusals: {exc}") from None
+        return counts
+
+    def ack_refusal_counts(self, keys: list[CountKey]) -> None:
+        """The controller stored these counts: they leave the terminal."""
+        with self._lock:
+            try:
+                refusal_log.drop(self._open(), keys)
+            except sqlite3.Error as exc:
+                raise OutboxError("storage", f"cannot drop acked refusal counts: {exc}") from None
 
     # --- reading and acknowledging (the link) --------------------------------------------
 

@@ -32,7 +32,7 @@ from statemachine import State, StateMachine
 
 from presence.clock import Clock, SystemClock, brussels_date
 from presence.events import CheckIn, Credential, new_event_id
-from presence.messages import SiteConfig
+from presence.messages import SiteConfig, controller_reads_v2
 from terminal.config import TerminalConfig
 from terminal.drivers.events import (
     CameraFault,
@@ -48,6 +48,7 @@ from terminal.drivers.events import (
 from terminal.flows import rules
 from terminal.flows.rules import Context, Cooldown, Unreadable, Verdict
 from terminal.outbox import Outbox, OutboxError, OutboxFull
+from terminal.refusal_log import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,7 @@ class CheckinFlow:
         self.machine.send("credential")
         if isinstance(found, Unreadable):
             verdict = Verdict("refused", found.reason, found.pattern, publish=False)
+            self._log_refusal(verdict.reason, None)
             self.machine.send("unreadable", pattern=found.pattern)
             return self._done(verdict, None, None)
         self.machine.send("identified")
@@ -266,9 +268,12 @@ class CheckinFlow:
         return self._done(verdict, found, stored)
 
     def _store(self, cred: Credential, verdict: Verdict) -> tuple[CheckIn | None, Verdict]:
-        """Commit the event before anything moves; an admission that cannot be stored
+        """Commit the decision before anything moves: an event in the outbox, or a refusal
+        the outbox does not carry in the refusal log. An admission that cannot be stored
         becomes a refusal."""
         if not verdict.publish:
+            if not verdict.admitted:
+                self._log_refusal(verdict.reason, cred)
             return None, verdict
         try:
             stored = self._outbox.append(lambda seq: self._event(seq, cred, verdict))
@@ -279,10 +284,29 @@ class CheckinFlow:
                     self.faults["outbox_full"] = "fault"
             else:
                 log.error("refused event not stored: %s", exc)
+            self._log_refusal(rules.OUTBOX_FULL if verdict.admitted else verdict.reason, cred)
             return None, Verdict("refused", rules.OUTBOX_FULL, "fault", publish=False)
         if stored is not None:
             self._on_stored()
         return stored, verdict
+
+    def _log_refusal(self, reason: str, cred: Credential | None) -> None:
+        """Write a refusal the outbox does not carry; a storage failure is logged, and the
+        person still gets their answer."""
+        refusal = Refusal(
+            at=self._clock.now(),
+            clock_synced=self._clock_synced(),
+            boot_id=self._clock.boot_id(),
+            mono_s=self._mono(),
+            reason=reason,
+            direction=self.config.terminal.direction,
+            credential=cred.kind if cred is not None else None,
+            person=cred.person.masked() if cred is not None else None,
+        )
+        try:
+            self._outbox.log_refusal(refusal)
+        except OutboxError as exc:
+            log.error("refusal (%s) not logged: %s", reason, exc)
 
     def _event(self, seq: int, cred: Credential, verdict: Verdict) -> CheckIn:
         terminal = self.config.terminal
@@ -297,7 +321,15 @@ class CheckinFlow:
             direction=terminal.direction,
             decision=verdict.decision,
             reason=verdict.reason,
+            # What the controller dates by when the wall clock above cannot be trusted; only
+            # for a controller that reads it (an older one would refuse the event).
+            **self._clock_fields(),
         )
+
+    def _clock_fields(self) -> dict[str, Any]:
+        if not controller_reads_v2(self.site):
+            return {}
+        return {"boot_id": self._clock.boot_id(), "mono_s": self._mono()}
 
     def _context(self) -> Context:
         now = self._clock.now()

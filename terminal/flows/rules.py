@@ -35,7 +35,7 @@ from presence.admission import (
 )
 from presence.events import Credential, Decision, Direction
 from presence.ids import PersonId
-from presence.messages import SiteConfig, UnknownPersonPolicy, person_hash
+from presence.messages import SiteConfig, UnknownPersonPolicy
 from terminal.drivers.events import CardError, CardInserted, DriverEvent, Entered, QrSeen
 
 _CARD_NUMBER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -116,10 +116,12 @@ class SiteList:
         self.fresh = fresh
 
     def blocked(self, person: PersonId) -> bool:
-        return person_hash(self.site.salt, person) in self.site.blocklist
+        return self.site.hash_of(person) in self.site.blocklist
 
     def standing(self, person: PersonId) -> str:
-        listed = person_hash(self.site.salt, person) in self.site.allowlist
+        # One slow hash per check-in (scrypt, presence.messages.HashScheme): the blocklist
+        # rule computed it already, and it is remembered for the person's next passages.
+        listed = self.site.hash_of(person) in self.site.allowlist
         return LISTED if listed else UNKNOWN_PERSON
 
 

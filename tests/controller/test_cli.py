@@ -161,3 +161,25 @@ def test_a_checkin_refused_for_a_missing_terminals_entry_is_replayed_once_it_is_
     assert "1 check-ins stored, 0 still refused" in capsys.readouterr().out
     assert main(["--config", str(site), "presences", "--format", "json"]) == 0
     assert [r["state"] for r in json.loads(capsys.readouterr().out)] == ["pending"]
+
+
+def test_refusals_list_what_the_terminals_summarised_per_minute(site, capsys):
+    import uuid
+
+    from controller import refusals
+    from presence.messages import RefusalCount, RefusalSummary
+
+    at = datetime.now(UTC).replace(second=0, microsecond=0)
+    boot = "0b0a0a0a-0000-4000-8000-00000000000a"
+    summary = RefusalSummary(uuid.uuid4(), (RefusalCount(boot, 9, 1, "read_error", at, True, 4),))
+    store = open_store(_db(site))
+    try:
+        with store.transaction() as conn:
+            refusals.store_summary(conn, "gate-1", summary, at)
+    finally:
+        store.close()
+    assert main(["--config", str(site), "refusals", "--format", "json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["terminal"], row["reason"], row["count"], row["clock"]) == (
+        "gate-1", "read_error", 4, "terminal"
+    )  # fmt: skip

@@ -208,7 +208,8 @@ def _terminal_row(store: Store, until) -> object:
 def test_a_live_heartbeat_measures_the_terminals_clock_offset(running, mosquitto):
     from presence.messages import TerminalStatus
 
-    _controller, store = running
+    controller, store = running
+    assert wait_until(lambda: not controller.ingest.in_backlog, timeout=10)
     two_days_behind = datetime.now(UTC) - timedelta(days=2)
     _publish_status(mosquitto.port, TerminalStatus("online", two_days_behind), retain=False)
     row = _terminal_row(store, lambda r: r.clock_offset_s is not None)

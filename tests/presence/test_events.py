@@ -169,3 +169,46 @@ def test_decode_raises_only_bad_event_on_mutated_events(field: str, value: Any) 
         decode(json.dumps(data).encode())
     except BadEvent:
         pass
+
+
+BOOT = "6f1c2b0e-3d4a-4b5c-8d9e-0a1b2c3d4e5f"
+
+
+def test_the_scan_on_the_terminals_monotonic_clock_round_trips() -> None:
+    event = make_event(clock_synced=False, boot_id=BOOT, mono_s=86_412.125)
+    assert decode(encode(event)) == event
+    assert json.loads(encode(event))["v"] == 1  # no new version: old controllers' events
+
+
+def test_an_event_without_a_boot_still_decodes_as_before() -> None:
+    event = make_event()
+    assert "boot_id" not in json.loads(encode(event))
+    assert decode(encode(event)).boot_id is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"boot_id": BOOT}, "missing_field"),
+        ({"mono_s": 12.5}, "missing_field"),
+        ({"boot_id": BOOT.upper(), "mono_s": 1.0}, "bad_value"),
+        ({"boot_id": "not-a-boot", "mono_s": 1.0}, "bad_value"),
+        ({"boot_id": 7, "mono_s": 1.0}, "wrong_type"),
+        ({"boot_id": BOOT, "mono_s": "1.0"}, "wrong_type"),
+        ({"boot_id": BOOT, "mono_s": True}, "wrong_type"),
+        ({"boot_id": BOOT, "mono_s": -0.5}, "bad_value"),
+        ({"boot_id": BOOT, "mono_s": 1e300}, "bad_value"),
+    ],
+)
+def test_a_bad_boot_or_monotonic_reading_is_refused(changes: dict[str, Any], code: str) -> None:
+    assert_bad(body(**changes), code)
+
+
+def test_a_non_finite_monotonic_reading_is_refused() -> None:
+    raw = json.dumps(body(boot_id=BOOT, mono_s=1.0)).replace('"mono_s": 1.0', '"mono_s": NaN')
+    assert_bad(raw.encode(), "bad_value")
+
+
+def test_boot_and_monotonic_reading_come_together_in_the_dataclass_too() -> None:
+    with pytest.raises(BadEvent):
+        make_event(boot_id=BOOT)

@@ -3,7 +3,8 @@
 It keeps a persistent MQTT session (so the broker queues check-ins while it is away),
 stores each event once by ``event_id`` and answers every delivery with an end-to-end
 ``presence.messages.Ack`` (``stored`` the first time, ``duplicate`` after) on the
-terminal's ack topic, in the batch form the controller sends (a batch of one).
+terminal's ack topic, in the batch form the controller sends (a batch of one). Refusal
+summaries on the status topic are kept and acknowledged the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from paho.mqtt.properties import Properties
 
 from presence import topics
 from presence.events import CheckIn, decode
-from presence.messages import Ack, TerminalStatus, decode_status, encode_acks
+from presence.messages import (
+    Ack,
+    RefusalSummary,
+    TerminalStatus,
+    decode_refusal_summary,
+    decode_status,
+    encode_acks,
+    is_refusal_summary,
+)
 
 WORKPLACE = "1Y102M7NZF7PZ"
 
@@ -31,6 +40,7 @@ class ControllerStub:
         self.deliveries: list[CheckIn] = []
         self.stored: dict[uuid.UUID, CheckIn] = {}
         self.statuses: list[tuple[str, TerminalStatus]] = []
+        self.summaries: list[RefusalSummary] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._client = mqtt.Client(
@@ -59,6 +69,13 @@ class ControllerStub:
 
     def _on_message(self, client: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         topic = topics.parse_topic(message.topic)
+        if topic.kind == "status" and is_refusal_summary(bytes(message.payload)):
+            summary = decode_refusal_summary(bytes(message.payload))
+            with self._lock:
+                self.summaries.append(summary)
+            ack_topic = topics.ack_topic(WORKPLACE, topic.terminal or "")
+            client.publish(ack_topic, encode_acks([Ack(summary.id, "stored")]), qos=1)
+            return
         if topic.kind == "status":
             with self._lock:
                 self.statuses.append((message.topic, decode_status(bytes(message.payload))))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from presence.events import encode
+from presence.messages import LEGACY_SHA256
 from terminal.drivers.events import (
     CameraFault,
     CardError,
@@ -325,3 +329,59 @@ def test_every_decision_reaches_the_observers(rig: Rig) -> None:
     rig.run(Forced())
     rig.run(QrSeen("hello"))
     assert [d.verdict.reason for d in rig.decisions] == ["ok", "not_an_l1_code"]
+
+
+# --- what is written ----------------------------------------------------------------------
+
+
+def _logged_reasons(rig: Rig) -> list[str]:
+    assert rig.outbox._db is not None
+    rows = rig.outbox._db.execute("SELECT reason, person FROM refusals ORDER BY id").fetchall()
+    assert all(person is None or "***" in person for _r, person in rows)  # masked only
+    return [reason for reason, _person in rows]
+
+
+def test_refusals_the_outbox_does_not_carry_go_to_the_refusal_log(rig: Rig) -> None:
+    rig.run(CardError("read_error"))
+    rig.advance(3)
+    rig.run(QrSeen("hello"))
+    rig.advance(3)
+    rig.run(ALICE_CARD)
+    rig.pass_through()
+    rig.advance(5)
+    rig.run(ALICE_CARD)  # within the cool-down: refused, no event
+    assert _logged_reasons(rig) == ["read_error", "not_an_l1_code", "already_inside"]
+    assert [e.reason for e in rig.stored()] == ["ok"]
+
+
+def test_a_refused_check_in_naming_someone_goes_to_the_outbox_not_the_log(rig: Rig) -> None:
+    rig.run(CardInserted(identity(BOB.digits)))
+    assert [e.reason for e in rig.stored()] == ["unknown_person"]
+    assert _logged_reasons(rig) == []
+
+
+def test_an_admission_refused_for_a_full_outbox_is_logged(
+    tmp_path: Path, logged_errors: ErrorLogGuard
+) -> None:
+    logged_errors.expect("admission refused, event cannot be stored")
+    with make_rig(tmp_path, capacity=1) as rig:
+        rig.run(ALICE_CARD)
+        rig.pass_through()
+        rig.run(Entered(POSTED.digits))
+        assert _logged_reasons(rig) == ["outbox_full"]
+
+
+def test_an_event_says_when_it_happened_on_the_terminals_monotonic_clock(rig: Rig) -> None:
+    rig.advance(42)
+    rig.run(ALICE_CARD)
+    [event] = rig.stored()
+    assert (event.boot_id, event.mono_s) == (rig.clock.boot_id(), rig.clock.monotonic())
+
+
+def test_an_older_controller_gets_events_without_the_monotonic_moment(rig: Rig) -> None:
+    """Its site config is version 1: it would refuse an event with fields it does not know."""
+    rig.run(SiteConfigReceived(replace(site_config(rig.clock), scheme=LEGACY_SHA256)))
+    rig.run(CardInserted(identity(ALICE.digits)))
+    [event] = rig.stored()
+    assert event.boot_id is None and event.mono_s is None
+    assert "boot_id" not in json.loads(encode(event))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,11 +12,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from presence import topics
-from presence.clock import ManualClock
+from presence.clock import Clock, ManualClock, is_boot_id
 from presence.messages import (
     Ack,
     SiteConfig,
     decode_site_config,
+    decode_status,
     encode_ack,
     encode_acks,
     encode_site_config,
@@ -23,9 +25,11 @@ from presence.messages import (
 from sim.mosquitto import MosquittoBroker
 from terminal import config as terminal_config
 from terminal import link as link_module
+from terminal import refusal_log
 from terminal.config import TerminalConfig
 from terminal.link import Link
 from terminal.outbox import Outbox
+from terminal.refusal_log import Refusal
 from tests.conftest import ErrorLogGuard
 from tests.terminal.controller_stub import WORKPLACE, ControllerStub, wait_until
 from tests.terminal.people import checkin
@@ -44,12 +48,13 @@ def quick_link(monkeypatch: pytest.MonkeyPatch) -> None:
 class Terminal:
     """An outbox and its link, as the program wires them (without drivers and flow)."""
 
-    def __init__(self, config: TerminalConfig) -> None:
+    def __init__(self, config: TerminalConfig, clock: Clock | None = None) -> None:
         self.config = config
-        self.outbox = Outbox(config.outbox_path)
+        self.outbox = Outbox(config.outbox_path, clock=clock)
         self.configs: list[SiteConfig] = []
         self.link = Link(config, self.outbox, on_site_config=self.configs.append,
-                         health=lambda: {"reader": "ok"}, clock_synced=lambda: True)  # fmt: skip
+                         health=lambda: {"reader": "ok"}, clock_synced=lambda: True,
+                         clock=clock)  # fmt: skip
 
     def add(self, n: int = 1) -> None:
         for _ in range(n):
@@ -65,9 +70,9 @@ class Terminal:
 def make_terminal(tmp_path: Path) -> Iterator[Callable[[int], Terminal]]:
     made: list[Terminal] = []
 
-    def make(port: int) -> Terminal:
+    def make(port: int, clock: Clock | None = None) -> Terminal:
         config = terminal_config.load(write(tmp_path, sim_config(tmp_path / "state", port=port)))
-        made.append(Terminal(config))
+        made.append(Terminal(config, clock))
         return made[-1]
 
     yield make
@@ -280,3 +285,115 @@ def test_one_batch_ack_clears_every_event_it_names(
 
 def _client(name: str) -> mqtt.Client:
     return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
+
+
+# --- heartbeats, refusal summaries, unreadable configs -------------------------------------
+
+
+def _recorder(port: int, name: str) -> tuple[mqtt.Client, list[mqtt.MQTTMessage]]:
+    """A subscriber to every check-in and status of the site, keeping messages in order."""
+    seen: list[mqtt.MQTTMessage] = []
+    subscribed = threading.Event()
+    client = _client(name)
+    client.on_message = lambda _c, _u, message: seen.append(message)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.subscribe([(topics.subscription(WORKPLACE, "checkin"), 1),
+                      (topics.subscription(WORKPLACE, "status"), 1)])  # fmt: skip
+    assert subscribed.wait(5)
+    return client, seen
+
+
+def test_after_connecting_the_heartbeat_goes_before_the_outbox(
+    mosquitto: MosquittoBroker, make_terminal: Callable[..., Terminal]
+) -> None:
+    """The controller dates a new boot's events by that boot's heartbeat: it must be there
+    first (docs/controller.md, dating)."""
+    recorder, seen = _recorder(mosquitto.port, "recorder")
+    terminal = make_terminal(mosquitto.port)
+    terminal.add(3)
+    terminal.link.start()
+    assert wait_until(lambda: sum(m.topic.endswith("/checkin") for m in seen) >= 3)
+    assert seen[0].topic.endswith("/status")
+    recorder.loop_stop()
+    recorder.disconnect()
+
+
+def test_a_heartbeat_goes_at_qos_0_expiring_with_its_monotonic_moment(
+    mosquitto: MosquittoBroker, make_terminal: Callable[..., Terminal]
+) -> None:
+    recorder, seen = _recorder(mosquitto.port, "recorder")
+    terminal = make_terminal(mosquitto.port)
+    terminal.link.start()
+    assert wait_until(lambda: bool(seen))
+    [message] = seen[:1]
+    status = decode_status(bytes(message.payload))
+    assert message.qos == 0
+    assert message.properties is not None
+    assert message.properties.MessageExpiryInterval in (link_module.HEARTBEAT_EXPIRY_S - 1,
+                                                        link_module.HEARTBEAT_EXPIRY_S)  # fmt: skip
+    assert status.expiry_s == link_module.HEARTBEAT_EXPIRY_S
+    assert is_boot_id(status.boot_id) and status.mono_s is not None and status.mono_s > 0
+    recorder.loop_stop()
+    recorder.disconnect()
+
+
+def test_refusal_counts_are_published_and_leave_on_the_controllers_ack(
+    mosquitto: MosquittoBroker, controller: ControllerStub, make_terminal: Callable[..., Terminal]
+) -> None:
+    clock = ManualClock()
+    terminal = make_terminal(mosquitto.port, clock)
+    for reason in ("read_error", "read_error", "already_inside"):
+        terminal.outbox.log_refusal(Refusal(clock.now(), True, clock.boot_id(),
+                                            clock.monotonic(), reason, "in"))  # fmt: skip
+    clock.advance(refusal_log.SUMMARISE_AFTER_S + 60)
+    terminal.link.start()
+    assert wait_until(lambda: controller.last_status() is not None)
+    assert controller.summaries == []  # not before a controller that reads them says so
+    publisher = _client("publisher")
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    config = encode_site_config(site_config(clock))
+    publisher.publish(topics.config_topic(WORKPLACE), config, qos=1).wait_for_publish(5)
+    publisher.loop_stop()
+    publisher.disconnect()
+    clock.advance(link_module.HEARTBEAT_S)  # the next heartbeat
+    assert wait_until(lambda: bool(controller.summaries))
+    [summary] = controller.summaries
+    assert sorted((c.reason, c.count) for c in summary.counts) == [("already_inside", 1),
+                                                                  ("read_error", 2)]  # fmt: skip
+    assert wait_until(lambda: terminal.outbox.refusal_counts_to_send() == [])
+
+
+def test_a_site_config_the_terminal_cannot_read_is_refused_and_reported(
+    mosquitto: MosquittoBroker, controller: ControllerStub, make_terminal: Callable[..., Terminal]
+) -> None:
+    good = site_config(ManualClock())
+    unreadable = json.loads(encode_site_config(good))
+    unreadable["v"] = 3
+    publisher = _client("publisher")
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    terminal = make_terminal(mosquitto.port)
+    terminal.link.start()
+    config_topic = topics.config_topic(WORKPLACE)  # retained: there whenever it subscribes
+    publisher.publish(config_topic, encode_site_config(good), qos=1, retain=True).wait_for_publish(
+        5
+    )
+    assert wait_until(lambda: terminal.configs == [good])
+    publisher.publish(
+        config_topic, json.dumps(unreadable).encode(), qos=1, retain=True
+    ).wait_for_publish(5)
+    assert wait_until(lambda: terminal.link.site_config_fault == "version")
+    assert terminal.configs == [good] and terminal.link.errors == 0
+    assert terminal.link.status().health["site_config"] == "version"
+    saved = terminal.outbox.load_site_config()
+    assert saved is not None and decode_site_config(saved) == good
+    publisher.publish(config_topic, encode_site_config(good), qos=1, retain=True).wait_for_publish(
+        5
+    )
+    assert wait_until(lambda: terminal.link.site_config_fault is None)
+    assert "site_config" not in terminal.link.status().health
+    publisher.loop_stop()
+    publisher.disconnect()

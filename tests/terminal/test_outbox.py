@@ -62,7 +62,7 @@ def test_the_alarm_rises_at_80_percent(tmp_path: Path) -> None:
         assert outbox.alarm and outbox.depth == 8
 
 
-def test_above_the_alarm_refused_events_are_shed_and_counted(
+def test_above_the_alarm_a_refused_event_goes_to_the_refusal_log_and_is_counted(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with Outbox(tmp_path / "o.db", capacity=10) as outbox:
@@ -70,11 +70,12 @@ def test_above_the_alarm_refused_events_are_shed_and_counted(
             outbox.append(lambda seq: checkin(seq))
         assert outbox.append(lambda seq: checkin(seq, "refused", "unknown_person")) is None
         assert outbox.refused_shed == 1 and outbox.depth == 8
-        assert "not stored" in caplog.text
+        assert outbox.refusals_logged == 1
+        assert "refusal log" in caplog.text
         admitted = outbox.append(lambda seq: checkin(seq))
         assert admitted is not None and admitted.seq == 9
     with Outbox(tmp_path / "o.db", capacity=10) as outbox:
-        assert outbox.refused_shed == 1
+        assert outbox.refused_shed == 1 and outbox.refusals_logged == 1
 
 
 def test_a_full_outbox_refuses_an_admission_and_writes_nothing(tmp_path: Path) -> None:

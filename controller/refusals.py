@@ -1,0 +1,93 @@
+"""Refusals the terminals summarised instead of sending one by one (``terminal.refusal_log``):
+stored per terminal, boot, monotonic minute and reason, and listed for the site manager.
+
+A summary may arrive twice (a lost ack) and an hour count may later stand for minutes never
+sent, so a count *replaces* the row of its key; totals are sums over the rows.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Connection, select
+
+from controller import schema
+from controller.checkins import ClockRef
+from controller.store import Store
+from presence.clock import BRUSSELS, brussels_date
+from presence.messages import RefusalCount, RefusalSummary
+
+COLUMNS = ("minute", "terminal", "reason", "count", "clock")
+
+
+def store_summary(
+    conn: Connection, terminal: str, summary: RefusalSummary, received_at: datetime
+) -> None:
+    """Store (or replace) every count of ``summary``, dated by the terminal's clock of the
+    same boot when a live heartbeat pinned it, else by the terminal's wall clock."""
+    boots = _refs(conn, terminal, {c.boot_id for c in summary.counts})
+    r = schema.refusal_counts.c
+    for count in summary.counts:
+        key = (
+            (r.terminal_id == terminal) & (r.boot_id == count.boot_id)
+            & (r.minute == count.minute) & (r.span == count.span) & (r.reason == count.reason)
+        )  # fmt: skip
+        ref = boots.get(count.boot_id)
+        values = dict(
+            count=count.count,
+            terminal_at=count.at,
+            clock_synced=count.clock_synced,
+            dated_at=count.at if ref is None else ref.moment(count.minute * 60.0),
+            dated_by=_dated_by(count, ref),
+            received_at=received_at,
+        )
+        if not conn.execute(schema.refusal_counts.update().where(key).values(**values)).rowcount:
+            conn.execute(
+                schema.refusal_counts.insert().values(
+                    terminal_id=terminal, boot_id=count.boot_id, minute=count.minute,
+                    span=count.span, reason=count.reason, **values,
+                )
+            )  # fmt: skip
+
+
+def _dated_by(count: RefusalCount, ref: ClockRef | None) -> str:
+    if ref is not None:
+        return "heartbeat"
+    return "terminal" if count.clock_synced else "terminal_unsynced"
+
+
+def _refs(conn: Connection, terminal: str, boot_ids: set[str]) -> dict[str, ClockRef]:
+    c = schema.terminal_clocks.c
+    rows = conn.execute(
+        select(c.boot_id, c.mono_s, c.seen_at).where(
+            c.terminal_id == terminal, c.boot_id.in_(boot_ids)
+        )
+    )
+    return {row.boot_id: ClockRef(row.mono_s, row.seen_at) for row in rows}
+
+
+def listing(store: Store, day: date) -> list[dict[str, object]]:
+    """The summarised refusals of ``day`` (Brussels): per minute (or hour), terminal and
+    reason, oldest first; ``clock`` says what dated the minute (``heartbeat``: the terminal's
+    monotonic clock pinned by a live heartbeat; ``terminal``: its synchronised clock;
+    ``terminal_unsynced``: its clock as it was)."""
+    start = datetime.combine(day, datetime.min.time(), BRUSSELS)
+    r = schema.refusal_counts.c
+    query = (
+        select(r.dated_at, r.span, r.terminal_id, r.reason, r.count, r.dated_by)
+        .where(r.dated_at >= start - timedelta(hours=2), r.dated_at < start + timedelta(hours=26))
+        .order_by(r.dated_at, r.terminal_id, r.reason)
+    )
+    totals: dict[tuple[str, str, str, str], int] = {}
+    with store.transaction() as conn:
+        for dated, span, terminal, reason, count, dated_by in conn.execute(query):
+            if brussels_date(dated) != day:
+                continue
+            local = dated.astimezone(BRUSSELS)
+            label = f"{local:%H:%M}" if span == 1 else f"{local:%H:%M} +1h"
+            key = (label, terminal, reason, dated_by)
+            totals[key] = totals.get(key, 0) + int(count)
+    return [
+        {"minute": label, "terminal": t, "reason": reason, "count": n, "clock": how}
+        for (label, t, reason, how), n in totals.items()
+    ]
