@@ -663,6 +663,7 @@ def presence_detail(store: Store, presence_id: int, reveal: bool = False) -> Row
         "name": names.get((row.person_kind, row.person_id), ""),
         "employer": show_company(row.company_id),
         "state": row.state,
+        "same_as_id": row.same_as_id,
         "source": row.source,
         "receipt": row.receipt_id or "",
         "validation": row.registry_status or "",

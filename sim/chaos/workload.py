@@ -13,7 +13,7 @@ plan of passes: most people arrive in the first third of the campaign, some pass
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -94,13 +94,35 @@ def make_workload(
     """The crew and its passes, from ``seed`` alone."""
     rng = random.Random(seed)
     roles = [r for r in ROLES_FULL if profile == "full" or r[0] != "both_ids"]
-    people = [_person(rng, n, _role(rng, roles), today, seed) for n in range(workers)]
+    people = _named_apart(
+        [_person(rng, n, _role(rng, roles), today, seed) for n in range(workers)], seed
+    )
     load = Workload(people)
     for person in people:
         start = duration_s * RUSH_END_SHARE * rng.betavariate(1.5, 3.0)
         load.passes += _passes(rng, person, start, duration_s, entries, exits)
     load.passes.sort(key=lambda p: p.at)
     return load
+
+
+def _named_apart(people: list[Person], seed: int) -> list[Person]:
+    """Everyone a name of their own (a site's roster tells its people apart): a name drawn
+    twice is replaced, from an order of its own, so the rest of the draw stays as it was."""
+    spare = [(s, g) for s in SURNAMES for g in GIVEN]
+    random.Random(seed).shuffle(spare)
+    seen: set[tuple[str, str]] = set()
+    named: list[Person] = []
+    for person in people:
+        worker = person.worker
+        name = (worker.surname, worker.given_names)
+        while name in seen:
+            name = spare.pop() if spare else (f"{worker.surname}{len(seen)}", worker.given_names)
+        seen.add(name)
+        if name != (worker.surname, worker.given_names):
+            worker = replace(worker, surname=name[0], given_names=name[1])
+            person = replace(person, worker=worker)
+        named.append(person)
+    return named
 
 
 def _role(rng: random.Random, roles: tuple[tuple[str, float], ...] | list[Any]) -> str:
@@ -211,15 +233,21 @@ def control_request(person: Person, how: How) -> dict[str, Any]:
 
 
 def write_roster(people: list[Person], path: Path) -> None:
-    """Everyone on the roster but the ``off_roster`` people; both ids of a two-id person."""
-    lines = ["person,employer,valid_from,valid_to"]
+    """Everyone on the roster but the ``off_roster`` people, with their names, as a site
+    office keeps it. A two-id person's national number and Limosa id: linked on one row for
+    half of them (the ``limosa`` column), two rows under one name for the others (the
+    controller holds the second as possibly the same person)."""
+    lines = ["person;name;employer;limosa"]
     for person in people:
         worker = person.worker
         if not worker.on_roster:
             continue
+        name = f"{worker.given_names} {worker.surname}"
+        linked = person.both_ids and person.index % 2 == 0
         if worker.inss:
             assert worker.employer is not None
-            lines.append(f"{worker.inss},{worker.employer.kbo},,")
-        if worker.limosa_id:
-            lines.append(f"{worker.limosa_id},,,")
+            link = worker.limosa_id if linked and worker.limosa_id else ""
+            lines.append(f"{worker.inss};{name};{worker.employer.kbo};{link}")
+        if worker.limosa_id and not (linked and worker.inss):
+            lines.append(f"{worker.limosa_id};{name};;")
     path.write_text("\n".join(lines) + "\n")

@@ -1,5 +1,6 @@
 """Anomalies with their evidence, and the actions on them (``controller.anomaly_actions``):
 assign an employer, requeue after a correction, acknowledge a missed day with a comment,
+say whether a held presence is the same person as another (``manage.resolve_same_person``),
 cancel a registration with one of NSSO's reasons after a confirmation page."""
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from starlette.responses import Response
 from controller import accounts, anomaly_actions, manage, views
 from controller.errors import ControllerError
 from controller.relay import make_registry
+from controller.web import auditing
 from controller.web.door import Door, page
 
 REASONS = manage.CANCEL_REASONS
-ACTIONS = ("assign", "requeue", "acknowledge")
+ACTIONS = ("assign", "requeue", "acknowledge", "same", "different")
 COMMENT_MAX = 500
 
 
@@ -58,6 +60,17 @@ def act(door: Door) -> Response:
             done = anomaly_actions.assign_employer(
                 store, presence, door.field("company"), actor=actor
             )
+        elif action in ("same", "different"):
+            decided = manage.resolve_same_person(store, presence, action == "same")
+            auditing.record(
+                door.ctx,
+                actor.who,
+                f"same_person_{action}",
+                target=f"presence {presence}",
+                detail=f"other presence {decided.other_id}",
+                address=actor.address,
+            )
+            return door.redirect(f"/anomalies?done={decided.presence_id}")
         elif action == "acknowledge":
             comment = door.form.get("comment", "")[: COMMENT_MAX + 1]
             done = anomaly_actions.acknowledge_missed(store, presence, comment, actor=actor)
@@ -70,7 +83,8 @@ def act(door: Door) -> Response:
             finally:
                 registry.close()
     except ControllerError as exc:
-        field = {"assign": "company", "acknowledge": "comment"}.get(action, "requeue")
+        field = {"assign": "company", "acknowledge": "comment", "same": "same",
+                 "different": "same"}.get(action, "requeue")  # fmt: skip
         return _detail_page(door, presence, 400, errors={field: f"{exc} [{exc.code}]"})
     return door.redirect(f"/anomalies?done={done.presence_id}")
 

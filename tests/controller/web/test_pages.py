@@ -330,3 +330,49 @@ def test_a_long_day_is_shown_in_pages_and_exported_whole(console, monkeypatch) -
     assert console.client.get("/presences?page=99").status_code == 200
     exported = console.client.get("/presences.csv").content.decode("utf-8-sig")
     assert len(exported.strip().splitlines()) == 6
+
+
+def _held_pair(console) -> int:
+    """A Limosa id and a national number under one name on the roster both check in: the
+    second presence is held as possibly the same person."""
+    _roster(console.store, f"person;employer;name\n{limosa(2)};;Jan Peeters\n"
+                           f"{inss(2)};{COMPANY};Peeters Jan\n")  # fmt: skip
+    _record(console.store, checkin(limosa(2)), checkin(inss(2)))
+    (held,) = [r for r in views.anomalies(console.store) if r["state"] == "possible_same_person"]
+    return int(held["id"])
+
+
+def test_a_manager_says_a_held_presence_is_the_same_person(console) -> None:
+    held = _held_pair(console)
+    csrf = console.login("mia")
+    detail = console.client.get(f"/anomalies/{held}").text
+    assert "maybe the same person" in detail and f"/anomalies/{held}/same" in detail
+    assert inss(2).digits not in detail and limosa(2).digits not in detail
+    answer = console.post(f"/anomalies/{held}/same", {"csrf": csrf})
+    assert answer.status_code == 303
+    assert views.anomalies(console.store) == []
+    assert len(views.presences(console.store)) == 1  # one person, one registration
+    assert trail.entries(console.store, action="same_person_same")
+
+
+def test_a_manager_says_they_are_two_people_and_both_are_sent(console) -> None:
+    held = _held_pair(console)
+    csrf = console.login("mia")
+    assert console.post(f"/anomalies/{held}/different", {"csrf": csrf}).status_code == 303
+    assert {p["state"] for p in views.presences(console.store)} == {"pending"}
+    assert trail.entries(console.store, action="same_person_different")
+
+
+def test_a_viewer_cannot_decide_a_held_presence(console) -> None:
+    held = _held_pair(console)
+    csrf = console.login("vera")
+    assert console.post(f"/anomalies/{held}/same", {"csrf": csrf}).status_code == 403
+    assert [r["state"] for r in views.anomalies(console.store)] == ["possible_same_person"]
+
+
+def test_deciding_a_presence_that_is_not_held_is_answered_next_to_the_buttons(console) -> None:
+    _record(console.store, checkin(inss(1)))  # needs an employer: not held
+    csrf = console.login("mia")
+    (row,) = views.anomalies(console.store)
+    answer = console.post(f"/anomalies/{row['id']}/same", {"csrf": csrf})
+    assert answer.status_code == 400 and 'id="same-error"' in answer.text
