@@ -135,7 +135,8 @@ def test_an_answer_lost_after_processing_is_resolved_by_search_not_resent(relay,
     relay_._retry_at = 0.0
     report = relay_.run_once()
     assert report.adopted == 5 and report.sent == 0
-    assert _states(store) == {"registered"}
+    # The search may already see the stand-in's validation (it runs on its own clock).
+    assert _states(store) <= {"registered", "validated"}
     registrations = admin.registrations()
     assert len(registrations) == 5 and _once_each(registrations)
     receipts = {r.client_ref: r.receipt_id for r in _presences(store)}
