@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -54,6 +55,7 @@ def test_a_viewer_reads_every_page_with_security_headers(console, path) -> None:
     assert answer.headers["cache-control"] == "no-store"
     assert answer.headers["referrer-policy"] == "no-referrer"
     assert "<script>" not in answer.text and " onclick=" not in answer.text
+    assert re.fullmatch(r"app;dur=[0-9]+\.[0-9]", answer.headers["server-timing"])
 
 
 def test_static_files_are_served_and_cacheable(console) -> None:
