@@ -275,17 +275,14 @@ def names_of(conn: Any, keys: list[PersonKey] | set[PersonKey]) -> dict[PersonKe
         return {}
     r = schema.roster.c
     query = select(r.person_kind, r.person_id, r.limosa_id, r.name).where(r.name.is_not(None))
-    if len(wanted) > _IN_CHUNK:  # a whole day: one plain read of the roster is cheaper
-        batches = [conn.execute(query)]
-    else:
+    if len(wanted) <= _IN_CHUNK:  # a whole day: one plain read of the roster is cheaper
         ids = sorted({digits for _kind, digits in wanted})
-        batches = [conn.execute(query.where(or_(r.person_id.in_(ids), r.limosa_id.in_(ids))))]
+        query = query.where(or_(r.person_id.in_(ids), r.limosa_id.in_(ids)))
     found: dict[PersonKey, str] = {}
-    for rows in batches:
-        for row in rows:
-            for key in ((row.person_kind, row.person_id), ("limosa", row.limosa_id)):
-                if key in wanted:
-                    found.setdefault(key, row.name)
+    for kind, digits, limosa_id, name in conn.execute(query).all():
+        for key in ((kind, digits), ("limosa", limosa_id)):
+            if key in wanted:
+                found.setdefault(key, name)
     return found
 
 
@@ -438,7 +435,7 @@ def day_presences(
         query = query.where(p.person_id.endswith(digits_only, autoescape=True))
     start, end = _day_bounds(day)
     with store.reading() as conn:
-        rows = [tuple(row) for row in conn.execute(query)]
+        rows = [tuple(row) for row in conn.execute(query).all()]
         names = names_of(conn, {(row[1], row[2]) for row in rows})
         first: dict[int, tuple[str, datetime]] = {}
         if rows:
@@ -447,7 +444,7 @@ def day_presences(
                 .where(e.dated_at >= start, e.dated_at < end, e.presence_id.is_not(None))
                 .where(e.decision == "admitted", e.direction == "in")
                 .order_by(e.dated_at.desc(), e.id.desc())
-            )
+            ).all()
             first = {pid: (gate, at) for pid, gate, at in entries}  # the earliest wins
     if needle and not by_digits:
         lowered = needle.lower()
