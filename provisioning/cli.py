@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from presence.cli import Level, share_options, site_dir, site_dir_help
 from presence.version import version_line
-from provisioning import dynsec, site_setup, terminal_admin
+from provisioning import console_cert, dynsec, site_setup, terminal_admin
 from provisioning.controller_config import SIMULATION_ENDPOINT, STATE_DIR
 from provisioning.errors import ProvisioningError
 from provisioning.live_broker import PID_FILE, Applied, LiveBroker
@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="NSSO's PresenceRegistration endpoint (default: NSSO's simulation environment, "
         "%(default)s; the stand-in sitegate-registry for a trial)",
     )
+    init.add_argument(
+        "--web-port",
+        type=int,
+        default=console_cert.PORT,
+        help="the web console's HTTPS port (default %(default)s)",
+    )
 
     add = sub.add_parser("add-terminal", help="create a terminal's credentials, config, bundle")
     add.add_argument("name", help="terminal id, e.g. gate-1")
@@ -158,6 +164,7 @@ def _init_site(args: argparse.Namespace) -> int:
         broker_bind=args.broker_bind,
         state_dir=args.state_dir,
         registry_endpoint=args.registry_endpoint,
+        web_port=args.web_port,
     )
     duty = site_setup.init_site(request)
     verdict = "mandatory" if duty.mandatory else "not mandatory"

@@ -59,6 +59,7 @@ class SiteRequest:
     broker_bind: str = ""  # the address the broker listens on; "" = every interface
     state_dir: str = STATE_DIR  # the controller's database directory
     registry_endpoint: str = SIMULATION_ENDPOINT
+    web_port: int = console_cert.PORT
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class Placement:
     broker_bind: str
     database_url: str
     registry_endpoint: str
+    web_port: int
 
 
 def _identifier_error(exc: InvalidIdentifier) -> ProvisioningError:
@@ -121,7 +123,9 @@ def _check_placement(request: SiteRequest) -> Placement:
     endpoint = request.registry_endpoint.strip()
     if not endpoint.startswith(("http://", "https://")) or any(c.isspace() for c in endpoint):
         raise ProvisioningError("bad_endpoint", f"registry endpoint {endpoint!r}: an http(s) URL")
-    return Placement(bind, database_url(os.path.abspath(state)), endpoint)
+    if not 0 < request.web_port < 65536:
+        raise ProvisioningError("bad_port", f"console port {request.web_port}: 1 to 65535")
+    return Placement(bind, database_url(os.path.abspath(state)), endpoint, request.web_port)
 
 
 def _default_host() -> str:
@@ -202,18 +206,15 @@ def _stage_controller(
     """The controller reaches the broker on the same machine, through loopback."""
     controller = pki.issue(ca, CONTROLLER_USER, "client", now)
     directory = layout.controller_dir
-    text = (
-        controller_toml(
-            str(record.workplace_id),
-            record.company_id.digits,
-            record.name,
-            LOOPBACK_HOSTS[1],
-            record.broker_port,
-            database_url=placement.database_url,
-            registry_endpoint=placement.registry_endpoint,
-        )
-        + console_cert.web_section()
-    )
+    text = controller_toml(
+        str(record.workplace_id),
+        record.company_id.digits,
+        record.name,
+        LOOPBACK_HOSTS[1],
+        record.broker_port,
+        database_url=placement.database_url,
+        registry_endpoint=placement.registry_endpoint,
+    ) + console_cert.web_section(placement.web_port)
     _check_with_controller_parser(text, directory / CONFIG_NAME)
     files.write(directory / CONFIG_NAME, text)
     files.write(directory / CA_NAME, pki.cert_pem(ca.cert))
