@@ -64,7 +64,13 @@ def share_options(parser: argparse.ArgumentParser, declare: Declare) -> None:
     its subcommands, at any depth. Call it once every subcommand has been added."""
     declare(parser.add_argument_group(SHARED_TITLE), Level(top=True))
     for sub in subcommands(parser):
-        declare(sub.add_argument_group(SHARED_TITLE), Level(top=False))
+        # A subcommand that declared one of them itself (``--dir``, ``-v``) gets the shared
+        # one instead, so that a value given before the subcommand still counts there.
+        handler, sub.conflict_handler = sub.conflict_handler, "resolve"
+        try:
+            declare(sub.add_argument_group(SHARED_TITLE), Level(top=False))
+        finally:
+            sub.conflict_handler = handler
 
 
 def subcommands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:

@@ -53,3 +53,18 @@ def test_site_dir_prefers_the_option_then_the_environment_then_etc() -> None:
     assert site_dir(None, environ={SITE_DIR_ENV: "/env"}) == Path("/env")
     assert site_dir(None, environ={}) == Path(DEFAULT_SITE_DIR)
     assert site_dir(None, environ={SITE_DIR_ENV: "  "}) == Path(DEFAULT_SITE_DIR)
+
+
+def test_a_subcommand_that_declared_a_global_option_itself_takes_the_shared_one() -> None:
+    parser = argparse.ArgumentParser(prog="tool")
+    sub = parser.add_subparsers(dest="command", required=True)
+    enrol = sub.add_parser("enrol")
+    enrol.add_argument("--dir", default="/its/own")
+
+    def declare(group: argparse._ArgumentGroup, level: Level) -> None:
+        group.add_argument("--dir", default=level.default(None))
+
+    share_options(parser, declare)
+    assert parser.parse_args(["--dir", "/s", "enrol"]).dir == "/s"
+    assert parser.parse_args(["enrol", "--dir", "/t"]).dir == "/t"
+    assert parser.parse_args(["enrol"]).dir is None
