@@ -57,7 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
             person_parser.add_argument("--employer", help="only this employer's entry")
     listing = sub.add_parser("presences", help="list presences")
     listing.add_argument("--date", help="YYYY-MM-DD, today or tomorrow")
-    listing.add_argument("--state", choices=views.schema.STATES)
+    listing.add_argument(
+        "--state",
+        choices=views.schema.STATES,
+        metavar="STATE",
+        help="only presences in this state: "
+        + "; ".join(f"{state}: {words}" for state, words in STATE_WORDS.items()),
+    )
     listing.add_argument("--format", choices=FORMATS, default="table")
     onsite = sub.add_parser("onsite", help="who is on site now (evacuation list)")
     onsite.add_argument("--format", choices=FORMATS, default="table")
@@ -102,7 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="store check-ins refused as unknown_terminal or unstorable, if they now pass",
     )
     again = sub.add_parser("requeue", help="send rejected or cancelled presences again")
-    again.add_argument("--state", required=True, choices=("rejected", "cancelled"))
+    again.add_argument(
+        "--state",
+        required=True,
+        choices=("rejected", "cancelled"),
+        help="rejected: refused by NSSO (after you fixed the cause); cancelled: cancelled "
+        "with cancel (to register it again, corrected)",
+    )
     again.add_argument("--date", default="today", help="today (default), tomorrow or YYYY-MM-DD")
     same = sub.add_parser(
         "same-person", help="decide whether a possible_same_person presence is the same person"
@@ -124,6 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+STATE_WORDS = {
+    "pending": "waiting to be sent to NSSO",
+    "needs_employer": "no employer known (a national number needs one: see the roster)",
+    "sent": "sent, NSSO's answer not stored yet",
+    "registered": "registered, with a receipt number",
+    "validated": "registered and validated by NSSO",
+    "failed_remarks": "registered, but NSSO's validation gave remarks",
+    "rejected": "refused by NSSO",
+    "missed": "the day passed before NSSO could be reached",
+    "cancelled": "cancelled at NSSO",
+    "possible_same_person": "held: maybe the same person as another presence (same-person)",
+}
 CANCEL_REASON_WORDS = {
     "HOLIDAY": "on holiday",
     "DISEASE": "ill",
@@ -170,7 +194,14 @@ def _add_console_commands(sub: argparse._SubParsersAction) -> None:
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="a new account (the password is asked for)")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="viewer: reads every page; team-leader: reads, and checks a crew in with a "
+        "phone; manager: also acts (registrations, cancellations, roster, anomalies) and may "
+        "reveal a number",
+    )
     add.add_argument("--password-file", type=Path, help="read the password from this file")
     passwd = user_sub.add_parser("passwd", help="a new password (ends the account's sessions)")
     passwd.add_argument("name")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import queue
 import shlex
 import sys
 import time
@@ -29,7 +30,7 @@ from presence.cli import site_dir
 from presence.clock import brussels_date
 from presence.ids import InvalidIdentifier, parse_inss
 from sim.belpic import BelpicCard, IdentityFields, card_number
-from sim.virtual_terminal import Outcome, VirtualTerminal
+from sim.virtual_terminal import DECISION_TIMEOUT_S, Outcome, VirtualTerminal
 from terminal.config import ConfigError, KeypadSection, ReaderSection, TerminalConfig, load
 from terminal.drivers.gate.patterns import PATTERNS
 from terminal.errors import TerminalError
@@ -130,19 +131,21 @@ class Prompt:
         elif command in ("card", "expired"):
             number, surname, given = self._person(rest, "NUMBER")
             card = eid_card(number, surname, given, self.today, expired=command == "expired")
-            self.decided(self.terminal.present_card(card))
+            self._answer(lambda: self.terminal.present_card(card))
         elif command == "l1":
             limosa_id, surname, given = self._person(rest, "LIMOSA_ID")
-            self.decided(self.terminal.show_qr(l1_url(limosa_id, surname, given)))
+            url = l1_url(limosa_id, surname, given)
+            self._answer(lambda: self.terminal.show_qr(url))
         elif command == "keypad":
             digits = "".join(ch for ch in "".join(rest) if ch.isdigit())
             if not digits:
                 raise Usage("keypad DIGITS: the digits a person types")
-            self.decided(self.terminal.type_keys(digits))
+            self._answer(lambda: self.terminal.type_keys(digits))
         elif command == "qr":
             if not rest:
                 raise Usage("qr TEXT: what the QR code says")
-            self.decided(self.terminal.show_qr(" ".join(rest)))
+            text = " ".join(rest)
+            self._answer(lambda: self.terminal.show_qr(text))
         else:
             raise Usage(f"{command!r} is not a command here; type help for the list")
         return True
@@ -155,6 +158,15 @@ class Prompt:
         surname = rest[1] if len(rest) > 1 else "Doe"
         given = " ".join(rest[2:]) or "Sam"
         return number, surname, given
+
+    def _answer(self, act: Callable[[], Outcome]) -> None:
+        try:
+            outcome = act()
+        except queue.Empty:
+            self.out(f"  no decision within {DECISION_TIMEOUT_S:.0f} s; the gate shows "
+                     f"{self.terminal.app.gate.pattern}")  # fmt: skip
+            return
+        self.decided(outcome)
 
     def decided(self, outcome: Outcome) -> None:
         for line in describe(outcome):
@@ -250,7 +262,11 @@ def _session(terminal: VirtualTerminal, stdin: TextIO) -> int:
     while True:
         if interactive:
             print(f"{terminal.id}> ", end="", flush=True)
-        line = stdin.readline()
+        try:
+            line = stdin.readline()
+        except KeyboardInterrupt:  # Ctrl-C at the prompt: as quit
+            print()
+            break
         if not line:
             break
         if not interactive:

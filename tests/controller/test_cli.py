@@ -270,3 +270,10 @@ def test_the_service_user_opens_its_database_and_owns_every_file():
         assert any(state.iterdir())
     finally:
         shutil.rmtree(tmp_path)
+
+
+def test_every_presence_state_is_explained_in_words():
+    from controller import schema
+    from controller.cli import STATE_WORDS
+
+    assert tuple(STATE_WORDS) == schema.STATES
