@@ -57,6 +57,7 @@ def check_user(database: Path, command: Sequence[str] = ()) -> None:
     directory that does not exist yet is created by whoever opens it first."""
     owned = database if database.exists() else database.parent
     if not owned.exists():
+        _check_creatable(database.parent)
         return
     owner = owned.stat().st_uid
     me = os.geteuid()
@@ -79,6 +80,22 @@ def check_user(database: Path, command: Sequence[str] = ()) -> None:
             "no_access",
             f"cannot open the database {database}: it belongs to {name} and "
             f"{user_name(me)} may not write there. Run it as {name}: {again}",
+        )
+
+
+def _check_creatable(directory: Path) -> None:
+    """The state directory does not exist yet: whoever opens the database creates it, if
+    they may write in the nearest directory that exists."""
+    parent = directory.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if os.geteuid() != 0 and not os.access(parent, os.W_OK | os.X_OK):
+        raise WrongUser(
+            "no_access",
+            f"the database directory {directory} does not exist, and "
+            f"{user_name(os.geteuid())} may not create it in {parent}: start the controller "
+            "service first (systemd creates it), or choose a directory of yours with "
+            "init-site --state-dir",
         )
 
 

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -247,29 +248,58 @@ def test_root_refuses_the_service_users_database_and_leaves_no_file(tmp_path, ca
     assert list(state.iterdir()) == []
 
 
-def test_the_service_user_opens_its_database_and_owns_every_file():
-    # Outside pytest's tmp_path, which only root may enter.
-    tmp_path = Path(tempfile.mkdtemp(prefix="sitegate-owner-"))
-    tmp_path.chmod(0o755)
-    state = tmp_path / "state"
-    _owned_by_nobody(state)
-    config = write_site(tmp_path / "site", db_url=f"sqlite:///{state / 'controller.db'}")
-    # Everything imported first: this interpreter's standard library is root's alone.
-    code = (
-        "import os, sys, sqlite3, sqlalchemy.dialects.sqlite, controller.store, "
-        "controller.config, controller.views; from controller.cli import main; "
-        "os.setgid(65534); os.setuid(65534); sys.exit(main(sys.argv[1:]))"
+# Everything imported first: this interpreter's standard library is root's alone.
+AS_NOBODY = (
+    "import os, sys, sqlite3, sqlalchemy.dialects.sqlite, controller.store, "
+    "controller.config, controller.views; from controller.cli import main; "
+    "os.setgid(65534); os.setuid(65534); sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory every user may enter (pytest's tmp_path is root's alone)."""
+    path = Path(tempfile.mkdtemp(prefix="sitegate-owner-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def _as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", AS_NOBODY, *argv], capture_output=True, text=True, timeout=60
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code, "--config", str(config), "presences"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    try:
-        assert done.returncode == 0, done.stderr
-        assert {p.stat().st_uid for p in state.iterdir()} == {state.stat().st_uid}
-        assert any(state.iterdir())
-    finally:
-        shutil.rmtree(tmp_path)
+
+
+def test_the_service_user_opens_its_database_and_owns_every_file(open_dir):
+    state = open_dir / "state"
+    _owned_by_nobody(state)
+    config = write_site(open_dir / "site", db_url=f"sqlite:///{state / 'controller.db'}")
+    done = _as_nobody("--config", str(config), "presences")
+    assert done.returncode == 0, done.stderr
+    assert {p.stat().st_uid for p in state.iterdir()} == {state.stat().st_uid}
+    assert any(state.iterdir())
+
+
+def test_a_user_who_may_not_write_the_database_is_told_whose_it_is(open_dir):
+    state = open_dir / "state"
+    state.mkdir(mode=0o755)
+    config = write_site(open_dir / "site", db_url=f"sqlite:///{state / 'controller.db'}")
+    done = _as_nobody("--config", str(config), "onsite")
+    assert done.returncode == 2
+    assert "[no_access]" in done.stderr and "belongs to root" in done.stderr
+    assert "sudo -u root sitegate-controller" in done.stderr
+    assert list(state.iterdir()) == []
+
+
+def test_a_user_who_may_not_create_the_state_directory_is_told_what_to_do(open_dir):
+    state = open_dir / "var" / "sitegate"
+    config = write_site(open_dir / "site", db_url=f"sqlite:///{state / 'controller.db'}")
+    done = _as_nobody("--config", str(config), "onsite")
+    assert done.returncode == 2
+    assert "[no_access]" in done.stderr and "does not exist" in done.stderr
+    assert "--state-dir" in done.stderr
+    assert not (open_dir / "var").exists()
 
 
 def test_every_presence_state_is_explained_in_words():
