@@ -268,13 +268,18 @@ def _global_options(group: argparse._ArgumentGroup, level: Level) -> None:
     )  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+def with_default_command(argv: list[str]) -> list[str]:
+    """Without a command, the shift (what `make demo` runs); ``--help`` alone is the
+    demo's own help."""
     asks_top = any(a in ("-h", "--help", "--version") for a in argv)
-    if not any(a in COMMANDS for a in argv) and not asks_top:
-        argv.insert(0, "shift")  # the demo's own command, the one `make demo` runs
+    if any(a in COMMANDS for a in argv) or asks_top:
+        return list(argv)
+    return ["shift", *argv]
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(with_default_command(sys.argv[1:] if argv is None else argv))
     if args.command == "chaos":
         from sim.chaos import cli as chaos_cli
 

@@ -70,3 +70,17 @@ def test_the_terminal_command_finds_a_terminal_in_the_site_directory(
     monkeypatch.setenv("SITEGATE_SITE_DIR", str(tmp_path))
     assert demo.main(["terminal", "gate-9"]) == 2
     assert f"{tmp_path}/terminals/gate-9/terminal.toml" in capsys.readouterr().err
+
+
+def test_the_demo_without_a_command_plays_the_shift() -> None:
+    assert demo.with_default_command([]) == ["shift"]
+    assert demo.with_default_command(["--seed", "5", "--stay"]) == [
+        "shift",
+        "--seed",
+        "5",
+        "--stay",
+    ]
+    assert demo.with_default_command(["--no-pcscd", "chaos"]) == ["--no-pcscd", "chaos"]
+    assert demo.with_default_command(["--help"]) == ["--help"]
+    args = demo.build_parser().parse_args(demo.with_default_command(["--seed", "5"]))
+    assert (args.command, args.seed, args.stay, args.dir) == ("shift", 5, False, None)
