@@ -119,7 +119,7 @@ def test_try_it_on_a_laptop_runs_as_written(home: Path) -> None:
         wrappers.mkdir()
         (wrappers / "mosquitto").write_text(MOSQUITTO_AS_ROOT)
         (wrappers / "mosquitto").chmod(0o755)
-        env["PATH"] = f"{wrappers}:{env.get('PATH', '/usr/bin:/bin')}:/usr/sbin"
+        env["PATH"] = f"{wrappers}:{env.get('PATH', '/usr/bin:/bin')}"
     process = subprocess.Popen(
         ["bash", "-c", script],
         cwd=ROOT,
