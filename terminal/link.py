@@ -11,7 +11,9 @@ and the controller pins this boot's clock to its own by heartbeats that reach it
 client-side queue, no redelivery from a persistent session) with a message expiry of
 ``HEARTBEAT_EXPIRY_S`` (a broker that queues it anyway drops it, and tells the controller
 how long it waited), and after every (re)connect it goes *before* the outbox's events, so
-the events of a new boot find a heartbeat of that boot already there.
+the events of a new boot find a heartbeat of that boot already there. A heartbeat also
+carries the clock pins of the last boots (``terminal.timesync``): the events of a boot that
+ended before any of its heartbeats got through are dated by them.
 
 Refusals kept only in the refusal log are summarised (``terminal.refusal_log``) and the
 counts are published on the status topic, not retained, at QoS 1, with every heartbeat until
@@ -391,6 +393,7 @@ class Link:
             boot_id=self._clock.boot_id(),
             mono_s=self._clock.monotonic(),
             expiry_s=HEARTBEAT_EXPIRY_S,
+            clock_pins=tuple(self._outbox.clock_pins()),
         )
 
     def publish_status(self) -> None:

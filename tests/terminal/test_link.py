@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -15,6 +16,7 @@ from presence import topics
 from presence.clock import Clock, ManualClock, is_boot_id
 from presence.messages import (
     Ack,
+    ClockPin,
     SiteConfig,
     decode_site_config,
     decode_status,
@@ -397,3 +399,16 @@ def test_a_site_config_the_terminal_cannot_read_is_refused_and_reported(
     assert "site_config" not in terminal.link.status().health
     publisher.loop_stop()
     publisher.disconnect()
+
+
+def test_the_heartbeat_carries_the_clock_pins_of_the_last_boots(
+    mosquitto: MosquittoBroker, controller: ControllerStub, make_terminal: Callable[..., Terminal]
+) -> None:
+    terminal = make_terminal(mosquitto.port)
+    pin = ClockPin("0b0a0a0a-0000-4000-8000-00000000000a", 42.0,
+                   datetime(2026, 3, 2, 23, 0, tzinfo=UTC))  # fmt: skip
+    terminal.outbox.save_clock_pin(pin)
+    terminal.link.start()
+    assert wait_until(lambda: controller.last_status() is not None)
+    status = controller.last_status()
+    assert status is not None and status.clock_pins == (pin,)
