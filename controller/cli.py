@@ -306,7 +306,7 @@ def _cancel(args: argparse.Namespace, config: ControllerConfig, store: Store) ->
 
     registry = make_registry(config)
     try:
-        result = cancel(store, registry, args.receipt, args.reason)  # type: ignore[arg-type]
+        result = cancel(store, registry, args.receipt, args.reason)
     finally:
         registry.close()
     print(f"receipt {result.receipt_id}: {result.status or 'cancelled'}")
