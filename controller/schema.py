@@ -356,7 +356,8 @@ refusal_counts = Table(
     Column("terminal_at", UtcDateTime, nullable=False),
     Column("clock_synced", Boolean, nullable=False),
     Column("dated_at", UtcDateTime, nullable=False),
-    Column("dated_by", String(20), nullable=False),  # heartbeat | terminal | terminal_unsynced
+    # heartbeat | ntp_pin | terminal | terminal_unsynced (controller.refusals)
+    Column("dated_by", String(20), nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     UniqueConstraint("terminal_id", "boot_id", "minute", "span", "reason", name="uq_refusal_count"),
     Index("ix_refusal_counts_dated", "dated_at"),
