@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from presence.version import version_line
-from provisioning import dynsec, site_setup, terminal_admin
+from provisioning import dynsec, enrol_cli, site_setup, terminal_admin
 from provisioning.errors import ProvisioningError
 from provisioning.live_broker import PID_FILE, Applied, LiveBroker
 from provisioning.site import SECTORS
@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _site_dir(add)
     _pid_file(add)
+
+    enrol_cli.add_parser(sub, _site_dir)
 
     listing = sub.add_parser("list-terminals", help="list the site's terminals")
     _site_dir(listing)
@@ -169,6 +171,7 @@ def _poster(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "init-site": _init_site,
     "add-terminal": _add_terminal,
+    "enrol": enrol_cli.run,
     "list-terminals": _list_terminals,
     "revoke-terminal": _revoke_terminal,
     "rotate-terminal": _rotate_terminal,

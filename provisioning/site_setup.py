@@ -18,8 +18,9 @@ from pathlib import Path
 from controller import config as controller_config
 from controller.errors import ControllerError
 from presence.clock import Clock, SystemClock
+from presence.enrolment import ENROL_PATH
 from presence.ids import InvalidIdentifier, parse_company_id, parse_workplace_id
-from provisioning import console_cert, dynsec, pki, terminals
+from provisioning import console_cert, dynsec, enrol_code, pki, terminals
 from provisioning.broker import ADMIN_USER, CONTROLLER_USER, BrokerFiles, mosquitto_conf
 from provisioning.controller_config import (
     CA_NAME,
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 _HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*")
 MAX_SITE_NAME = 80
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
+ENROLMENT_PORT = 8444
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,7 @@ def _stage_controller(
             record.broker_port,
         )
         + console_cert.web_section()
+        + enrol_code.enrolment_section(enrolment_url(record.broker_hosts[0]))
     )
     _check_with_controller_parser(text, directory / CONFIG_NAME)
     files.write(directory / CONFIG_NAME, text)
@@ -171,6 +174,12 @@ def _stage_controller(
     files.write(directory / KEY_NAME, pki.key_pem(controller.key), SECRET)
     files.write(layout.terminals_file, terminals.render([]))
     console_cert.stage(files, directory, ca, record.broker_hosts, now)
+
+
+def enrolment_url(host: str, port: int = ENROLMENT_PORT) -> str:
+    """Where terminals enrol: the controller machine, by the name its certificate carries."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"https://{shown}:{port}{ENROL_PATH}"
 
 
 def _check_with_controller_parser(text: str, path: Path) -> None:
