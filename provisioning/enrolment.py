@@ -140,7 +140,10 @@ def _stage_and_commit(
     ca_pem, cert_pem = pki.cert_pem(site.ca.cert), pki.cert_pem(cert)
     files.directory(site.layout.terminals_dir, PRIVATE_DIR)
     files.directory(directory, PRIVATE_DIR)
-    # What the terminal holds, but its key: for the record, and for rotate-terminal.
+    # What the terminal holds, but its key: for the record, and for rotate-terminal. A
+    # bundle add-terminal made has the old key: it goes, with its archive.
+    files.remove(directory / bundle.KEY_NAME)
+    files.remove(site.layout.bundle_archive(terminal_id))
     files.write(directory / bundle.CONFIG_NAME, config_text)
     files.write(directory / bundle.CA_NAME, ca_pem)
     files.write(directory / bundle.CERT_NAME, cert_pem)

@@ -13,6 +13,7 @@ import sys
 
 from presence.version import version_line
 from terminal import config as terminal_config
+from terminal import enrol
 from terminal.config import ConfigError, TerminalConfig
 from terminal.errors import TerminalError
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the turnstile: readers, gate, outbox and MQTT link")
     run.add_argument("--config", default=DEFAULT_CONFIG)
+    enrol.add_parsers(sub, run, DEFAULT_CONFIG)
     check = sub.add_parser("check-config", help="check a terminal.toml and summarise it")
     check.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
     return parser
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.command == "enrol" or not enrol.is_enrolled(args):
+        return enrol.run_command(args, _run)
     path = args.config
     try:
         config = terminal_config.load(path)
@@ -75,11 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     return _run(config)
 
 
-def _run(config: TerminalConfig) -> int:
+def _run(config: TerminalConfig, greeting: str | None = None) -> int:
     from terminal.app import App
 
     try:
         app = App(config)
+        if greeting is not None:
+            app.gate.show(greeting)
         app.install_signal_handlers()
         return app.run()
     except TerminalError as exc:
