@@ -8,7 +8,6 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,11 +15,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
-from controller import config as controller_config
 from controller import enrolment as tokens
 from controller import schema
 from controller.config import ControllerConfig
-from controller.store import Store, open_store
+from controller.store import Store
 from presence import topics
 from presence.clock import ManualClock
 from presence.enrolment import MAX_BODY_BYTES, encode_request, parse_code
@@ -28,50 +26,12 @@ from provisioning import dynsec, enrol_code, pki, terminal_admin, terminals
 from provisioning.enrol_service import EnrolmentServer
 from provisioning.layout import SiteLayout
 from sim.mosquitto import MosquittoBroker
-from tests.provisioning.conftest import WORKPLACE, site_broker, snapshot
-from tests.provisioning.enrolment_support import configure, csr_pem, enrolment_site, new_key, post
+from tests.provisioning.conftest import WORKPLACE, snapshot
+from tests.provisioning.enrolment.support import csr_pem, new_key, post
 from tests.provisioning.mqtt_peer import Credentials, Peer
 
 pytestmark = pytest.mark.integration
 CUT_OFF_S = 5.0
-
-
-@pytest.fixture
-def site() -> Iterator[SiteLayout]:
-    with enrolment_site() as layout:
-        yield layout
-
-
-@pytest.fixture
-def broker(site: SiteLayout) -> Iterator[MosquittoBroker]:
-    made = site_broker(site)
-    yield made.start()
-    made.close()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(datetime.now(UTC))
-
-
-@pytest.fixture
-def config(site: SiteLayout, broker: MosquittoBroker, tmp_path: Path) -> ControllerConfig:
-    return controller_config.load(configure(site, f"sqlite:///{tmp_path / 'c.db'}",
-                                            broker.pid_file))  # fmt: skip
-
-
-@pytest.fixture
-def store(config: ControllerConfig, clock: ManualClock) -> Iterator[Store]:
-    opened = open_store(config.database.url, clock)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def service(config: ControllerConfig, store: Store) -> Iterator[EnrolmentServer]:
-    server = EnrolmentServer(config, store).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
