@@ -170,10 +170,38 @@ def ca_fingerprint(config: ControllerConfig) -> str:
 
 def code_text(config: ControllerConfig, token: NewToken) -> str:
     """What the enrolment QR code holds for ``token``."""
+    return EnrolmentCode(
+        _url(config), token.terminal_id, token.token, ca_fingerprint(config)
+    ).text()
+
+
+def _url(config: ControllerConfig) -> str:
     if config.enrolment is None:
         raise EnrolmentRefused(
             "unavailable", f"{config.path}: no [enrolment] section: the controller does not enrol"
         )
-    return EnrolmentCode(
-        config.enrolment.url, token.terminal_id, token.token, ca_fingerprint(config)
-    ).text()
+    return config.enrolment.url
+
+
+def new_code(
+    store: Store,
+    config: ControllerConfig,
+    terminal_id: str,
+    direction: str,
+    settings: tuple[str, ...] = (),
+    valid_s: int = DEFAULT_VALID_S,
+    actor: audit.Actor | None = None,
+) -> tuple[NewToken, str]:
+    """A token and the text of its QR code; nothing is stored when the controller cannot
+    make the code (no ``[enrolment]``, no CA)."""
+    _url(config)
+    ca_fingerprint(config)
+    token = new_token(store, terminal_id, direction, settings, valid_s, actor)
+    return token, code_text(config, token)
+
+
+def qr_data_uri(text: str) -> str:
+    """The code as a PNG ``data:`` URI (the console's Terminals page)."""
+    import segno
+
+    return str(segno.make(text, error="m", micro=False).png_data_uri(scale=6, border=4))

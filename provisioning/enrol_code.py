@@ -65,10 +65,12 @@ def new_code(
             )
         store = open_store(config.database.url)
         try:
-            token = tokens.new_token(store, terminal_id, checked, tuple(settings), valid_s, actor)
+            token, code = tokens.new_code(
+                store, config, terminal_id, checked, tuple(settings), valid_s, actor
+            )
         finally:
             store.close()
-        return EnrolmentCode(terminal_id, checked, tokens.code_text(config, token), token)
+        return EnrolmentCode(terminal_id, checked, code, token)
     except ControllerError as exc:
         raise ProvisioningError(exc.code, str(exc)) from None
 
