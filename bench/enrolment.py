@@ -150,7 +150,7 @@ def main() -> None:
             for n in range(args.count):
                 name = f"gate-{n + 1}"
                 settings = (*SETTINGS, f"terminal.state_dir={root / name / 'state'}")
-                token, code = tokens.new_code(store, config, name, "in", settings)
+                _token, code = tokens.new_code(store, config, name, "in", settings)
                 runs.append(one_enrolment(code, root / name))
         finally:
             server.stop()
