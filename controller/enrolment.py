@@ -22,7 +22,13 @@ from controller import audit, schema
 from controller.config import ControllerConfig
 from controller.errors import ControllerError
 from controller.store import Store
-from presence.enrolment import EnrolmentCode, check_token, fingerprint, token_hash
+from presence.enrolment import (
+    BadEnrolment,
+    EnrolmentCode,
+    check_token,
+    fingerprint,
+    token_hash,
+)
 from presence.events import is_valid_terminal_id
 
 DEFAULT_VALID_S = 15 * 60
@@ -111,7 +117,10 @@ def new_token(
 
 def claim(conn: Connection, token: str, now: datetime, address: str) -> TokenRow:
     """Consume ``token`` in the caller's transaction (its rollback gives it back)."""
-    check_token(token)
+    try:
+        check_token(token)
+    except BadEnrolment as exc:
+        raise EnrolmentRefused(exc.code, str(exc)) from None
     table = schema.enrolment_tokens
     query = select(table).where(table.c.token_hash == token_hash(token)).with_for_update()
     row = conn.execute(query).mappings().first()
