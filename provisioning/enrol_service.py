@@ -42,6 +42,7 @@ from presence.enrolment import (
     encode_refusal,
 )
 from provisioning import enrolment, terminal_admin
+from provisioning.errors import ProvisioningError
 from provisioning.live_broker import LiveBroker
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ class EnrolmentApp:
             store.clock, per_account=sys.maxsize, per_address=section.tries_per_minute,
             window_s=WINDOW_S,
         )  # fmt: skip
+        self._floods: dict[str, float] = {}
+        self._flood_lock = threading.Lock()
         self.app = Starlette(
             routes=[
                 Route(CA_PATH, self.ca, methods=["GET"]),
@@ -85,7 +88,12 @@ class EnrolmentApp:
         )
 
     async def ca(self, request: Request) -> Response:
-        return Response(terminal_admin.site_ca_pem(self.site_dir), media_type="text/plain")
+        try:
+            pem = terminal_admin.site_ca_pem(self.site_dir)
+        except ProvisioningError as exc:
+            log.error("the site CA cannot be handed out: %s", exc)
+            return Response(encode_refusal("unavailable", "no site CA"), 503, media_type=JSON)
+        return Response(pem, media_type="application/x-pem-file")
 
     async def enrol(self, request: Request) -> Response:
         address = request.client.host if request.client else "unknown"
@@ -113,13 +121,27 @@ class EnrolmentApp:
         return done
 
     def _refuse(self, code: str, message: str, address: str) -> Response:
-        log.warning("enrolment from %s refused: %s (%s)", address, code, message)
-        try:
-            record_refusal(self.store, code, message, address)
-        except Exception:
-            log.exception("the refused enrolment could not be audited")
+        if self._first_of_a_flood(code, address):
+            log.warning("enrolment from %s refused: %s (%s)", address, code, message)
+            try:
+                record_refusal(self.store, code, message, address)
+            except Exception:
+                log.exception("the refused enrolment could not be audited")
         status = STATUS.get(code, 400)
         return Response(encode_refusal(code, message), status_code=status, media_type=JSON)
+
+    def _first_of_a_flood(self, code: str, address: str) -> bool:
+        """Whether to log and audit this refusal: a rate-limited address is recorded once a
+        window, so that a flood cannot fill the log and the audit trail."""
+        if code != "rate_limited":
+            return True
+        now = self.store.clock.monotonic()
+        with self._flood_lock:
+            last = self._floods.get(address)
+            if last is not None and now - last < WINDOW_S:
+                return False
+            self._floods[address] = now
+            return True
 
 
 async def _body(request: Request) -> bytes:
