@@ -1,7 +1,9 @@
 """``sitegate-terminal``: the program that runs on each turnstile.
 
 ``run --config FILE`` runs the turnstile (readers, gate, outbox, MQTT link) until SIGTERM;
-``check-config FILE`` reads a config and says what is wrong with it, or prints a summary.
+``check-config FILE`` reads a config and says what is wrong with it, or prints a summary;
+``enrol`` enrols the terminal from the enrolment QR code (``run`` does first, without a
+terminal.toml: ``terminal.enrol``).
 Exit status: 0 fine, 2 bad config, 1 the terminal could not start.
 """
 
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.command == "enrol" or not enrol.is_enrolled(args):
+    if not enrol.is_enrolled(args):  # enrol, or run without a terminal.toml yet
         return enrol.run_command(args, _run)
     path = args.config
     try:
