@@ -5,6 +5,8 @@ how it went; the CA is pinned by the code, the key is made here and written 0600
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,8 +25,9 @@ from controller.config import ControllerConfig
 from controller.store import Store
 from presence.clock import ManualClock
 from presence.enrolment import EnrolmentCode
-from provisioning import pki
+from provisioning import enrol_code, pki
 from provisioning.enrol_service import EnrolmentServer
+from terminal.cli import main
 from terminal.config import TerminalConfig
 from terminal.drivers.camera import SyntheticSource
 from terminal.drivers.gate import GateConfig
@@ -159,3 +162,34 @@ def test_a_refused_code_shows_why_and_the_terminal_waits_for_another(
         camera.show(None)
         camera.show(code_for(config, store))
         assert done.result(WAIT_S).terminal.id == "gate-3"
+
+
+def test_sitegate_terminal_enrol_enrols_from_the_camera_and_exits(
+    config: ControllerConfig, store: Store, service: EnrolmentServer, config_path: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    shown = tmp_path / "shown"
+    shown.mkdir()
+    (shown / "code.png").write_bytes(enrol_code.qr_png(code_for(config, store)))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "terminal.cli", "enrol", "--config", str(config_path),
+         "--camera", "folder", "--camera-device", str(shown), "--pin-factory", "mock"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"enrolled as terminal gate-3: {config_path}" in done.stdout
+    assert stat.S_IMODE((config_path.parent / "terminal.key").stat().st_mode) == 0o600
+
+
+def test_a_terminal_that_cannot_watch_for_its_code_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nowhere = str(tmp_path / "no-such-folder")
+    argv = ["run", "--config", str(tmp_path / "terminal.toml"), "--camera", "folder",
+            "--camera-device", nowhere, "--pin-factory", "mock"]  # fmt: skip
+
+    assert main(argv) == 1
+    assert "cannot enrol (bad_folder)" in capsys.readouterr().err
+    assert not (tmp_path / "terminal.toml").exists()
