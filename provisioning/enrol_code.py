@@ -5,7 +5,6 @@ hashed in the controller's database, and shown as a QR code (on the terminal, as
 from __future__ import annotations
 
 import io
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,9 @@ from controller.store import open_store
 from provisioning import bundle, terminal_admin, terminals
 from provisioning.controller_config import CONFIG_NAME
 from provisioning.errors import ProvisioningError
+from provisioning.layout import SiteLayout
+
+PORT = 8444  # beside the console's 8443
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +31,7 @@ class EnrolmentCode:
 
 
 def controller_config_of(directory: str | Path) -> controller_config.ControllerConfig:
-    path = terminal_admin.SiteLayout.at(directory).controller_dir / CONFIG_NAME
+    path = SiteLayout.at(directory).controller_dir / CONFIG_NAME
     try:
         return controller_config.load(path)
     except ControllerError as exc:
@@ -91,9 +93,9 @@ def qr_terminal(text: str) -> str:
     return buffer.getvalue()
 
 
-def enrolment_section(url: str, port: int = 8444) -> str:
+def enrolment_section(url: str, port: int = PORT) -> str:
     """The ``[enrolment]`` section of ``controller.toml`` init-site writes."""
-    section = (
+    return (
         "\n# Terminals enrol by QR code here (sitegate-provision enrol); HTTPS with the\n"
         "# console's certificate. site_dir: the site directory, for the CA and the broker.\n"
         "[enrolment]\n"
@@ -104,5 +106,3 @@ def enrolment_section(url: str, port: int = 8444) -> str:
         'key_file = "console.key"\n'
         'site_dir = ".."\n'
     )
-    tomllib.loads(section)
-    return section

@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 _HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*")
 MAX_SITE_NAME = 80
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
-ENROLMENT_PORT = 8444
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +175,7 @@ def _stage_controller(
     console_cert.stage(files, directory, ca, record.broker_hosts, now)
 
 
-def enrolment_url(host: str, port: int = ENROLMENT_PORT) -> str:
+def enrolment_url(host: str, port: int = enrol_code.PORT) -> str:
     """Where terminals enrol: the controller machine, by the name its certificate carries."""
     shown = f"[{host}]" if ":" in host else host
     return f"https://{shown}:{port}{ENROL_PATH}"
