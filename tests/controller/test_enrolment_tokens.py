@@ -80,7 +80,7 @@ def test_a_token_runs_out(store: Store, clock: ManualClock) -> None:
     assert raised.value.code == "expired_token"
 
 
-def test_two_enrolments_with_one_token_at_once_give_one_certificate(store: Store) -> None:
+def test_two_claims_of_one_token_at_once_consume_it_once(store: Store) -> None:
     made = tokens.new_token(store, "gate-3", "in")
     outcomes: list[str] = []
     barrier = threading.Barrier(2)
