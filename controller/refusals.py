@@ -79,7 +79,7 @@ def listing(store: Store, day: date) -> list[dict[str, object]]:
         .order_by(r.dated_at, r.terminal_id, r.reason)
     )
     totals: dict[tuple[str, str, str, str], int] = {}
-    with store.transaction() as conn:
+    with store.reading() as conn:
         for dated, span, terminal, reason, count, dated_by in conn.execute(query):
             if brussels_date(dated) != day:
                 continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
 from provisioning import enrol_code
@@ -11,7 +10,7 @@ from provisioning.fileset import PUBLIC, FileSet
 from provisioning.terminals import DIRECTIONS
 
 
-def add_parser(sub: argparse._SubParsersAction, site_dir: Callable[..., None]) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     enrol = sub.add_parser("enrol", help="a single-use QR code a new terminal enrols itself with")
     enrol.add_argument("name", help="terminal id, e.g. gate-3")
     enrol.add_argument("--direction", required=True, choices=DIRECTIONS)
@@ -26,7 +25,6 @@ def add_parser(sub: argparse._SubParsersAction, site_dir: Callable[..., None]) -
     enrol.add_argument("--valid", default="15m", help="how long the code works (default 15m)")
     enrol.add_argument("--png", type=Path, help="also write the QR code to this PNG file")
     enrol.add_argument("--no-qr", action="store_true", help="do not draw the QR code here")
-    site_dir(enrol)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -93,14 +93,15 @@ def qr_terminal(text: str) -> str:
     return buffer.getvalue()
 
 
-def enrolment_section(url: str, port: int = PORT) -> str:
-    """The ``[enrolment]`` section of ``controller.toml`` init-site writes."""
+def enrolment_section(url: str, port: int = PORT, host: str = "0.0.0.0") -> str:
+    """The ``[enrolment]`` section of ``controller.toml`` init-site writes (``host``: the
+    address it listens on, the broker's when the site binds it to one)."""
     return (
         "\n# Terminals enrol by QR code here (sitegate-provision enrol); HTTPS with the\n"
         "# console's certificate. site_dir: the site directory, for the CA and the broker.\n"
         "[enrolment]\n"
         f'url = "{url}"\n'
-        'host = "0.0.0.0"\n'
+        f'host = "{host}"\n'
         f"port = {port}\n"
         'cert_file = "console.pem"\n'
         'key_file = "console.key"\n'

@@ -385,16 +385,11 @@ class Enroller:
         self.gate.close()
 
 
-def add_parsers(
-    sub: argparse._SubParsersAction, run: argparse.ArgumentParser, default_config: str
-) -> None:
-    """``enrol``, and the hardware options of ``run`` (which enrols first when needed)."""
+def add_parsers(sub: argparse._SubParsersAction, run: argparse.ArgumentParser) -> None:
+    """``enrol`` (``--config``: where terminal.toml goes, the credentials beside it), and
+    the hardware options of ``run``, which enrols first when needed."""
     add_options(run)
-    parser = sub.add_parser("enrol", help="enrol this terminal from the enrolment QR code")
-    parser.add_argument(
-        "--config", default=default_config, help="where terminal.toml goes (credentials beside)"
-    )
-    add_options(parser)
+    add_options(sub.add_parser("enrol", help="enrol this terminal from the enrolment QR code"))
 
 
 def is_enrolled(args: argparse.Namespace) -> bool:
