@@ -120,6 +120,22 @@ class WebSection:
 
 
 @dataclass(frozen=True, slots=True)
+class EnrolmentSection:
+    """Terminals enrolling by QR code (``provisioning.enrol_service``, started by ``run``):
+    served when the section is present. ``url`` is what the enrolment QR code carries;
+    ``site_dir`` the site directory (CA, broker access control, terminals.toml)."""
+
+    url: str
+    host: str = "0.0.0.0"
+    port: int = 8444
+    cert_file: str = "console.pem"  # a server certificate of the site CA naming the host
+    key_file: str = "console.key"
+    site_dir: str = ".."
+    broker_pid_file: str = "/run/mosquitto/mosquitto.pid"
+    tries_per_minute: int = 10  # per client address
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerConfig:
     path: Path
     site: SiteSection
@@ -132,6 +148,7 @@ class ControllerConfig:
     config_version: int = CONFIG_VERSION
     web: WebSection | None = None  # no [web] section: no console
     smtp: SmtpSection | None = None
+    enrolment: EnrolmentSection | None = None  # no [enrolment] section: no enrolment
 
     @property
     def terminals_path(self) -> Path:
@@ -166,8 +183,13 @@ _POSITIVE = {
     ("web", "session_max_s"),
 }
 _NOT_NEGATIVE = {("timing", "in_doubt_grace_s")}
-_OPTIONAL_SECTIONS: dict[str, type] = {"smtp": SmtpSection, "web": WebSection}
+_OPTIONAL_SECTIONS: dict[str, type] = {
+    "smtp": SmtpSection,
+    "web": WebSection,
+    "enrolment": EnrolmentSection,
+}
 _POSITIVE |= {("smtp", "port"), ("smtp", "interval_s"), ("smtp", "timeout_s")}
+_POSITIVE |= {("enrolment", "port"), ("enrolment", "tries_per_minute")}
 _RENAMED = {("smtp", "from"): "sender"}  # TOML keys that are Python keywords
 T = TypeVar("T")
 
@@ -289,6 +311,21 @@ def _check(where: str, config: ControllerConfig) -> None:
         _check_web(config.web, fail)
     if config.smtp is not None:
         _check_smtp(config, fail)
+    if config.enrolment is not None:
+        _check_enrolment(config.enrolment, fail)
+
+
+def _check_enrolment(enrolment: EnrolmentSection, fail: Any) -> None:
+    from presence.enrolment import BadEnrolment, check_url
+
+    try:
+        check_url(enrolment.url)
+    except BadEnrolment as exc:
+        raise fail("enrolment", "url", str(exc)) from None
+    if not 0 < enrolment.port < 65536:
+        raise fail("enrolment", "port", "must be 1-65535")
+    if not (enrolment.cert_file and enrolment.key_file):
+        raise fail("enrolment", "cert_file", "cert_file and key_file are needed (HTTPS only)")
 
 
 def _check_web(web: WebSection, fail: Any) -> None:

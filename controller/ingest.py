@@ -240,6 +240,9 @@ class Ingest:
                     self._housekeeping()
                     group = self._take_group()
                     if group:
+                        # A terminal enrolled a moment ago sends its first heartbeat and
+                        # check-in at once: know it before they are handled (one stat).
+                        self.terminals.reload_if_changed()
                         self._process(group)
                 except Exception:
                     self.counters.callback_errors += 1

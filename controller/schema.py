@@ -221,6 +221,25 @@ terminals = Table(
     Column("clock_heartbeat_at", UtcDateTime),
 )
 
+# Single-use enrolment tokens (controller.enrolment): only the token's SHA-256 is kept. A
+# token names the terminal it enrols, its direction and its terminal.toml settings (JSON
+# list of ``section.key=value``); ``used_at`` is set in the transaction that enrols.
+enrolment_tokens = Table(
+    "enrolment_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("terminal_id", String(64), nullable=False),
+    Column("direction", String(3), nullable=False),
+    Column("settings", Text, nullable=False, server_default="[]"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(100), nullable=False, server_default=""),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    Column("used_from", String(64)),
+    Column("cert_serial", String(80)),
+    Index("ix_enrolment_tokens_terminal", "terminal_id"),
+)
+
 quarantine = Table(
     "quarantine",
     metadata,

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from controller import alerts, retention
 from controller import lease as lease_module
@@ -145,6 +145,7 @@ def run(config: ControllerConfig, store: Store, notifier: Notifier | None = None
     signal.signal(signal.SIGINT, on_signal)
     controller.start()
     console = _start_console(config, store)
+    services = start_services(config, store)
     watchdog = notifier.watchdog_interval_s()
     tick = min(SUPERVISE_INTERVAL_S, watchdog) if watchdog else SUPERVISE_INTERVAL_S
     ready = False
@@ -167,6 +168,8 @@ def run(config: ControllerConfig, store: Store, notifier: Notifier | None = None
                 next_ping = time.monotonic() + watchdog
     finally:
         notifier.stopping()
+        for service in reversed(services):
+            service.stop()
         if console is not None:
             console.stop()
         controller.stop()
@@ -187,3 +190,29 @@ def _start_console(config: ControllerConfig, store: Store) -> Any:
     except ControllerError as exc:
         log.error("web console not started: %s [%s]", exc, exc.code)
         return None
+
+
+SERVICES_GROUP = "sitegate.controller_services"
+
+
+class Service(Protocol):
+    def stop(self) -> None: ...
+
+
+def start_services(config: ControllerConfig, store: Store) -> list[Service]:
+    """The services other packages register under the entry-point group ``SERVICES_GROUP``
+    (the terminals' enrolment, from provisioning, which may import us but not we it): each
+    is ``start(config, store) -> Service | None`` (None: not configured). One that cannot
+    start is logged and left out, like the console."""
+    from importlib.metadata import entry_points
+
+    started: list[Service] = []
+    for entry in entry_points(group=SERVICES_GROUP):
+        try:
+            service = entry.load()(config, store)
+        except Exception:
+            log.exception("service %s not started", entry.name)
+            continue
+        if service is not None:
+            started.append(service)
+    return started

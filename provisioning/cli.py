@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from presence.cli import Level, share_options, site_dir, site_dir_help
 from presence.version import version_line
-from provisioning import console_cert, dynsec, site_setup, terminal_admin
+from provisioning import console_cert, dynsec, enrol_cli, site_setup, terminal_admin
 from provisioning.controller_config import SIMULATION_ENDPOINT, STATE_DIR
 from provisioning.errors import ProvisioningError
 from provisioning.live_broker import PID_FILE, Applied, LiveBroker
@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _pid_file(add)
 
+    enrol_cli.add_parser(sub)
+
     sub.add_parser("list-terminals", help="list the site's terminals")
 
     revoke = sub.add_parser("revoke-terminal", help="revoke a terminal's certificate")
@@ -215,6 +217,7 @@ def _poster(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "init-site": _init_site,
     "add-terminal": _add_terminal,
+    "enrol": enrol_cli.run,
     "list-terminals": _list_terminals,
     "revoke-terminal": _revoke_terminal,
     "rotate-terminal": _rotate_terminal,

@@ -37,6 +37,7 @@ class FileSet:
 
     files: dict[Path, tuple[bytes, int]] = field(default_factory=dict)
     dir_modes: dict[Path, int] = field(default_factory=dict)
+    removals: list[Path] = field(default_factory=list)
 
     def write(self, path: Path, data: bytes | str, mode: int = PUBLIC) -> None:
         raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -45,6 +46,10 @@ class FileSet:
     def directory(self, path: Path, mode: int) -> None:
         """The mode of ``path`` if this commit creates it (default 0755)."""
         self.dir_modes[Path(os.path.abspath(path))] = mode
+
+    def remove(self, path: Path) -> None:
+        """Remove ``path`` (if there) once the files are in place: what they replace."""
+        self.removals.append(Path(os.path.abspath(path)))
 
     def commit(self) -> None:
         try:
@@ -56,7 +61,11 @@ class FileSet:
         for temp, final in staged:
             os.replace(temp, final)
             log.debug("wrote %s", final)
-        for parent in {final.parent for _, final in staged}:
+        for path in self.removals:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                log.debug("removed %s", path)
+        for parent in {final.parent for _, final in staged} | {p.parent for p in self.removals}:
             _fsync_dir(parent)
 
     def _stage(self) -> list[tuple[Path, Path]]:

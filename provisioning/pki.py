@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from provisioning.errors import ProvisioningError
@@ -97,13 +98,25 @@ def issue(
 ) -> Issued:
     """A leaf certificate; ``hosts`` (DNS names or IP addresses) go into a server's SAN."""
     key = new_key()
+    return Issued(key, sign(ca, common_name, kind, now, key.public_key(), hosts))
+
+
+def sign(
+    ca: Issued,
+    common_name: str,
+    kind: Kind,
+    now: datetime,
+    public_key: CertificatePublicKeyTypes,
+    hosts: Sequence[str] = (),
+) -> x509.Certificate:
+    """A leaf certificate for a key made elsewhere (a terminal's, from its CSR)."""
     usage = ExtendedKeyUsageOID.SERVER_AUTH if kind == "server" else ExtendedKeyUsageOID.CLIENT_AUTH
     organisation = ca.cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name, str(organisation)))
         .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
         .not_valid_after(min(now + LEAF_VALIDITY, ca.cert.not_valid_after_utc))
@@ -132,7 +145,7 @@ def issue(
         builder = builder.add_extension(
             x509.SubjectAlternativeName([_general_name(h) for h in hosts]), critical=False
         )
-    return Issued(key, builder.sign(ca.key, hashes.SHA256()))
+    return builder.sign(ca.key, hashes.SHA256())
 
 
 def _general_name(host: str) -> x509.GeneralName:

@@ -18,8 +18,9 @@ from pathlib import Path
 from controller import config as controller_config
 from controller.errors import ControllerError
 from presence.clock import Clock, SystemClock
+from presence.enrolment import ENROL_PATH
 from presence.ids import InvalidIdentifier, parse_company_id, parse_workplace_id
-from provisioning import console_cert, dynsec, pki, terminals
+from provisioning import console_cert, dynsec, enrol_code, pki, terminals
 from provisioning.broker import ADMIN_USER, CONTROLLER_USER, BrokerFiles, mosquitto_conf
 from provisioning.controller_config import (
     CA_NAME,
@@ -206,15 +207,21 @@ def _stage_controller(
     """The controller reaches the broker on the same machine, through loopback."""
     controller = pki.issue(ca, CONTROLLER_USER, "client", now)
     directory = layout.controller_dir
-    text = controller_toml(
-        str(record.workplace_id),
-        record.company_id.digits,
-        record.name,
-        LOOPBACK_HOSTS[1],
-        record.broker_port,
-        database_url=placement.database_url,
-        registry_endpoint=placement.registry_endpoint,
-    ) + console_cert.web_section(placement.web_port)
+    text = (
+        controller_toml(
+            str(record.workplace_id),
+            record.company_id.digits,
+            record.name,
+            LOOPBACK_HOSTS[1],
+            record.broker_port,
+            database_url=placement.database_url,
+            registry_endpoint=placement.registry_endpoint,
+        )
+        + console_cert.web_section(placement.web_port)
+        + enrol_code.enrolment_section(
+            enrolment_url(record.broker_hosts[0]), host=placement.broker_bind or "0.0.0.0"
+        )
+    )
     _check_with_controller_parser(text, directory / CONFIG_NAME)
     files.write(directory / CONFIG_NAME, text)
     files.write(directory / CA_NAME, pki.cert_pem(ca.cert))
@@ -222,6 +229,12 @@ def _stage_controller(
     files.write(directory / KEY_NAME, pki.key_pem(controller.key), SECRET)
     files.write(layout.terminals_file, terminals.render([]))
     console_cert.stage(files, directory, ca, record.broker_hosts, now)
+
+
+def enrolment_url(host: str, port: int = enrol_code.PORT) -> str:
+    """Where terminals enrol: the controller machine, by the name its certificate carries."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"https://{shown}:{port}{ENROL_PATH}"
 
 
 def _check_with_controller_parser(text: str, path: Path) -> None:

@@ -26,26 +26,35 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class _Site:
+class Site:
     layout: SiteLayout
     record: SiteRecord
     ca: pki.Issued
     registry: list[terminals.TerminalRecord]
 
 
-def _open_site(directory: str | Path) -> _Site:
+def open_site(directory: str | Path) -> Site:
     layout = SiteLayout.at(directory)
     record = load_record(layout.site_file)
     try:
         ca = pki.load_issued(layout.ca_key.read_bytes(), layout.ca_cert.read_bytes(), "site CA")
     except OSError as exc:
         raise ProvisioningError("bad_site", f"cannot read the site CA: {exc.strerror}") from None
-    return _Site(layout, record, ca, terminals.load(layout.terminals_file))
+    return Site(layout, record, ca, terminals.load(layout.terminals_file))
 
 
-def _stage_access(files: FileSet, site: _Site, registry: list[terminals.TerminalRecord]) -> None:
+def stage_access(files: FileSet, site: Site, registry: list[terminals.TerminalRecord]) -> None:
     workplace = str(site.record.workplace_id)
     files.write(site.layout.dynsec_file, dynsec.render(workplace, terminals.active_ids(registry)))
+
+
+def site_ca_pem(directory: str | Path) -> bytes:
+    """The site CA's certificate (public), as the enrolment service hands it out."""
+    path = SiteLayout.at(directory).ca_cert
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ProvisioningError("bad_site", f"cannot read {path}: {exc.strerror}") from None
 
 
 def workplace_of(directory: str | Path) -> str:
@@ -58,7 +67,7 @@ def live_broker(directory: str | Path, pid_file: Path = PID_FILE) -> LiveBroker:
     return LiveBroker.of_site(layout, load_record(layout.site_file).broker_port, pid_file)
 
 
-def _read_crl(site: _Site) -> dict[int, datetime]:
+def read_crl(site: Site) -> dict[int, datetime]:
     try:
         crl = pki.load_crl(site.layout.crl.read_bytes(), str(site.layout.crl))
     except OSError as exc:
@@ -68,7 +77,7 @@ def _read_crl(site: _Site) -> dict[int, datetime]:
 
 def _stage_bundle(
     files: FileSet,
-    site: _Site,
+    site: Site,
     terminal_id: str,
     config_text: str,
     issued: pki.Issued,
@@ -100,7 +109,7 @@ def add_terminal(
     terminal_id = terminals.check_id(name)
     checked_direction = terminals.check_direction(direction)
     parsed = tuple(bundle.parse_setting(text) for text in settings)
-    site = _open_site(directory)
+    site = open_site(directory)
     known = any(r.id == terminal_id for r in site.registry)
     if known or site.layout.bundle_dir(terminal_id).exists():
         raise ProvisioningError("duplicate_terminal", f"a terminal named {name!r} exists")
@@ -115,17 +124,17 @@ def add_terminal(
         site.record.broker_port,
         parsed,
     )
-    _check_with_terminal_parser(config_text, site.layout.bundle_dir(terminal_id))
+    check_with_terminal_parser(config_text, site.layout.bundle_dir(terminal_id))
     files = FileSet()
     _stage_bundle(files, site, terminal_id, config_text, issued, clock)
-    _stage_access(files, site, registry)
+    stage_access(files, site, registry)
     files.write(site.layout.terminals_file, terminals.render(registry))
     files.commit()
     log.info("terminal %s added, certificate %s", terminal_id, issued.serial_hex)
     return record
 
 
-def _check_with_terminal_parser(config_text: str, directory: Path) -> None:
+def check_with_terminal_parser(config_text: str, directory: Path) -> None:
     """Never ship a config the terminal would refuse (ranges, pin clashes, choices)."""
     try:
         terminal_config.parse(config_text, directory / bundle.CONFIG_NAME)
@@ -134,21 +143,21 @@ def _check_with_terminal_parser(config_text: str, directory: Path) -> None:
 
 
 def list_terminals(directory: str | Path) -> list[terminals.TerminalRecord]:
-    return _open_site(directory).registry
+    return open_site(directory).registry
 
 
 def revoke_terminal(
     directory: str | Path, name: str, clock: Clock | None = None
 ) -> terminals.TerminalRecord:
     now = (clock or SystemClock()).now()
-    site = _open_site(directory)
+    site = open_site(directory)
     registry = terminals.revoke(site.registry, name)
     current = terminals.find(site.registry, name)
-    revoked = _read_crl(site)
+    revoked = read_crl(site)
     revoked[int(current.cert_serial, 16)] = now
     files = FileSet()
     files.write(site.layout.crl, pki.crl_pem(pki.make_crl(site.ca, revoked, now)))
-    _stage_access(files, site, registry)
+    stage_access(files, site, registry)
     files.write(site.layout.terminals_file, terminals.render(registry))
     files.commit()
     log.info("terminal %s revoked, certificate %s", name, current.cert_serial)
@@ -161,7 +170,7 @@ def rotate_terminal(
     """A new key and certificate for a terminal; the old certificate is revoked."""
     clock = clock or SystemClock()
     now = clock.now()
-    site = _open_site(directory)
+    site = open_site(directory)
     current = terminals.find(site.registry, name)
     issued = pki.issue(site.ca, current.id, "client", now)
     registry = terminals.rotate(site.registry, name, issued.serial_hex)
@@ -178,7 +187,7 @@ def rotate_terminal(
         )
     except (OSError, UnicodeDecodeError) as exc:
         raise ProvisioningError("bad_site", f"{config_path}: unreadable ({exc})") from None
-    revoked = _read_crl(site)
+    revoked = read_crl(site)
     revoked[int(current.cert_serial, 16)] = now
     files = FileSet()
     _stage_bundle(files, site, name, config_text, issued, clock)

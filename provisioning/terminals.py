@@ -81,6 +81,15 @@ def rotate(records: list[TerminalRecord], name: str, new_serial: str) -> list[Te
     return [replace(r, cert_serial=new_serial) if r.id == name else r for r in records]
 
 
+def reenrol(
+    records: list[TerminalRecord], name: str, direction: Direction, new_serial: str
+) -> list[TerminalRecord]:
+    """A known terminal enrolled again (a replaced Pi): a new certificate, and the
+    direction its enrolment code gave."""
+    rotated = rotate(records, name, new_serial)
+    return [replace(r, direction=direction) if r.id == name else r for r in rotated]
+
+
 def active_ids(records: list[TerminalRecord]) -> list[str]:
     return [r.id for r in records if not r.revoked]
 

@@ -18,6 +18,7 @@ from provisioning.broker import (
     MAX_QUEUED_BYTES,
     MAX_QUEUED_MESSAGES,
 )
+from provisioning.layout import SiteLayout
 from sim.processes import free_port, wait_for_port
 
 # /etc/mosquitto/mosquitto.conf as Debian ships it, with its paths in the broker's own
@@ -64,6 +65,13 @@ def _give_to_mosquitto(path: Path) -> None:
     except KeyError:
         return  # no such user: mosquitto keeps running as root
     os.chown(path, account.pw_uid, account.pw_gid)
+
+
+def hand_site_files_to_mosquitto(layout: SiteLayout) -> None:
+    """As README.md ("Start the broker") tells site managers: ``server.key`` and the access
+    control file go to the mosquitto user, which mosquitto runs as when started as root."""
+    for path in (layout.broker_dir / "server.key", layout.dynsec_file):
+        _give_to_mosquitto(path)
 
 
 class MosquittoBroker:

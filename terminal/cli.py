@@ -1,7 +1,9 @@
 """``sitegate-terminal``: the program that runs on each turnstile.
 
 ``run --config FILE`` runs the turnstile (readers, gate, outbox, MQTT link) until SIGTERM;
-``check-config FILE`` reads a config and says what is wrong with it, or prints a summary.
+``check-config FILE`` reads a config and says what is wrong with it, or prints a summary;
+``enrol`` enrols the terminal from the enrolment QR code (``run`` does first, without a
+terminal.toml: ``terminal.enrol``).
 Exit status: 0 fine, 2 bad config, 1 the terminal could not start.
 """
 
@@ -14,6 +16,7 @@ import sys
 from presence.cli import Level, share_options
 from presence.version import version_line
 from terminal import config as terminal_config
+from terminal import enrol
 from terminal.config import ConfigError, TerminalConfig
 from terminal.errors import TerminalError
 
@@ -31,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=version_line("sitegate-terminal"))
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the turnstile: readers, gate, outbox and MQTT link")
+    run = sub.add_parser("run", help="run the turnstile: readers, gate, outbox and MQTT link")
+    enrol.add_parsers(sub, run)
     check = sub.add_parser("check-config", help="check a terminal.toml and summarise it")
     check.add_argument(
         "file", nargs="?", metavar="FILE", help="the config to check (else --config's)"
@@ -78,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not enrol.is_enrolled(args):  # enrol, or run without a terminal.toml yet
+        return enrol.run_command(args, _run)
     path = getattr(args, "file", None) or args.config
     try:
         config = terminal_config.load(path)
@@ -90,11 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     return _run(config)
 
 
-def _run(config: TerminalConfig) -> int:
+def _run(config: TerminalConfig, greeting: str | None = None) -> int:
     from terminal.app import App
 
     try:
         app = App(config)
+        if greeting is not None:
+            app.gate.show(greeting)
         app.install_signal_handlers()
         return app.run()
     except TerminalError as exc:

@@ -55,6 +55,7 @@ def routes() -> list[Route | Mount]:
         Route("/cancel", pages.anomalies.cancel_confirm, methods=get),
         Route("/cancel", pages.anomalies.cancel, methods=post),
         Route("/terminals", pages.terminals.terminals, methods=get),
+        Route("/terminals/enrol", pages.terminals.enrol, methods=post),
         Route("/roster", pages.roster.roster_page, methods=get),
         Route("/roster/upload", pages.roster.upload, methods=post),
         Route("/roster/apply", pages.roster.apply, methods=post),

@@ -79,3 +79,45 @@ def test_the_nsso_schemas_come_with_the_wheel(controller_bin: Path, tmp_path: Pa
     count, where = out.split()
     assert int(count) >= 3
     assert "site-packages" in where and SOURCE.as_posix() not in where
+
+
+def test_the_controller_finds_the_enrolment_service_in_the_wheel(
+    controller_bin: Path, tmp_path: Path
+) -> None:
+    script = (
+        "from importlib.metadata import entry_points; "
+        "from controller.service import SERVICES_GROUP; "
+        "[start] = [e.load() for e in entry_points(group=SERVICES_GROUP) "
+        "if e.name == 'enrolment']; "
+        "import controller.web, pathlib; "
+        "t = pathlib.Path(controller.web.__file__).parent / 'templates' / 'terminal_enrol.html'; "
+        "print(start.__module__, t.is_file())"
+    )
+    out = _run([str(controller_bin / "python"), "-c", script], tmp_path)
+    assert out.split() == ["provisioning.enrol_service", "True"]
+
+
+def test_the_terminal_of_the_wheel_can_enrol(terminal_bin: Path, tmp_path: Path) -> None:
+    out = _run([str(terminal_bin / "sitegate-terminal"), "enrol", "--help"], tmp_path)
+    assert "--camera" in out
+    script = "import terminal.enrol; print(terminal.enrol.make_csr.__name__)"
+    assert _run([str(terminal_bin / "python"), "-c", script], tmp_path).strip() == "make_csr"
+
+
+@pytest.mark.parametrize(
+    "installed",
+    [
+        "share/doc/sitegate/README.md",
+        "share/doc/sitegate/docs/controller.md",
+        "share/doc/sitegate/docs/gate.md",
+        "share/sitegate/systemd/sitegate-controller.service",
+        "share/sitegate/systemd/sitegate-terminal.service",
+        "share/sitegate/systemd/sitegate-controller-enrolment.conf",
+        "share/sitegate/systemd/sitegate.sysusers.conf",
+        "share/sitegate/systemd/mosquitto/sitegate.conf",
+    ],
+)
+def test_the_unit_files_and_their_documentation_come_with_the_wheel(
+    controller_bin: Path, installed: str
+) -> None:
+    assert (controller_bin.parent / installed).is_file()

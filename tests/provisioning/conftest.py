@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
@@ -20,6 +19,7 @@ from provisioning import site_setup
 from provisioning.layout import SiteLayout
 from provisioning.record import load_record
 from sim.mosquitto import MosquittoBroker
+from sim.mosquitto import hand_site_files_to_mosquitto as hand_files_to_mosquitto
 from sim.processes import free_port
 from tests.support.ci import skip_or_fail
 
@@ -89,19 +89,6 @@ def make_unwritable() -> Iterator[Callable[[Path], None]]:
 
 
 # --- a site's own broker: mosquitto run from the drop-in init-site wrote -------------------
-
-
-def hand_files_to_mosquitto(layout: SiteLayout) -> None:
-    """As README.md ("Start the broker") tells site managers: ``server.key`` and the access
-    control file go to the mosquitto user, which mosquitto runs as when started as root."""
-    if os.geteuid() != 0:
-        return
-    try:
-        account = pwd.getpwnam("mosquitto")
-    except KeyError:
-        return  # no such user: mosquitto keeps running as root
-    for path in (layout.broker_dir / "server.key", layout.dynsec_file):
-        os.chown(path, account.pw_uid, account.pw_gid)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,9 @@ def settings(unit: str) -> dict[str, list[str]]:
     return found
 
 
-def verify(root: Path, unit_files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def verify(
+    root: Path, unit_files: dict[str, str], drop_ins: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``systemd-analyze verify`` in a root of our own: the system's units, our units, and
     a stand-in for each ExecStart program (not installed on this machine)."""
     analyze = shutil.which("systemd-analyze")
@@ -38,6 +41,9 @@ def verify(root: Path, unit_files: dict[str, str]) -> subprocess.CompletedProces
         raise AssertionError("unreachable")
     shutil.copytree(system, root / "usr/lib/systemd/system", symlinks=True)
     (root / "etc/systemd/system").mkdir(parents=True)
+    for path, text in (drop_ins or {}).items():
+        (root / "etc/systemd/system" / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / "etc/systemd/system" / path).write_text(text)
     for name, text in unit_files.items():
         (root / "etc/systemd/system" / name).write_text(text)
         for line in text.splitlines():
@@ -113,3 +119,53 @@ def test_mosquitto_drop_in_is_the_generated_config_for_the_installed_layout() ->
     expected = mosquitto_conf(BrokerFiles.in_dir(INSTALLED_DIR))
 
     assert (SYSTEMD / "mosquitto" / "sitegate.conf").read_text() == expected
+
+
+VENV = "/opt/sitegate/venv"
+REPO = SYSTEMD.parent
+DROP_IN = "sitegate-controller-enrolment.conf"
+
+
+def test_the_enrolment_drop_in_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    unit = "sitegate-controller.service"
+    drop_in = {f"{unit}.d/enrolment.conf": (SYSTEMD / DROP_IN).read_text()}
+
+    done = verify(tmp_path, {unit: (SYSTEMD / unit).read_text()}, drop_in)
+
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "")
+
+
+def _data_files() -> dict[str, list[str]]:
+    with (REPO / "pyproject.toml").open("rb") as handle:
+        return tomllib.load(handle)["tool"]["setuptools"]["data-files"]
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_every_documentation_link_names_a_file_the_install_puts_there(unit: str) -> None:
+    shipped = {
+        f"{VENV}/{target}/{path.name}"
+        for target, patterns in _data_files().items()
+        for pattern in patterns
+        for path in REPO.glob(pattern)
+    }
+    links = settings(unit)["Documentation"]
+
+    assert links
+    for link in links:
+        assert link.removeprefix("file://") in shipped, link
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_units_run_the_programs_of_the_venv_readme_makes(unit: str) -> None:
+    program = shlex.split(settings(unit)["ExecStart"][0])[0]
+    readme = (REPO / "README.md").read_text()
+
+    assert program.startswith(f"{VENV}/bin/sitegate-")
+    assert f"python3 -m venv {VENV}" in readme
+    assert f"{VENV}/share/sitegate/systemd/{unit}" in readme
+
+
+def test_an_unenrolled_terminal_may_write_its_credentials_beside_terminal_toml() -> None:
+    found = settings("sitegate-terminal.service")
+
+    assert "-/etc/sitegate-terminal" in found["ReadWritePaths"]

@@ -131,7 +131,10 @@ def test_check_config_names_the_problem_and_exits_2(
 def test_run_with_a_bad_config_exits_2_without_starting(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["run", "--config", str(tmp_path / "none.toml")]) == 2
+    # (no terminal.toml at all is not a bad config: run enrols the terminal first)
+    unreadable = tmp_path / "terminal.toml"
+    unreadable.write_bytes(b"\xff\xfe not text")
+    assert main(["run", "--config", str(unreadable)]) == 2
     assert "unreadable" in capsys.readouterr().err
 
 

@@ -152,6 +152,31 @@ _TABLE = (
         meaning="enclosure opened: red and amber alternating fast, intermittent high alarm",
     ),
     Pattern(
+        "enrolled",
+        (
+            _step(SHORT_BEEP_S, "green", buzz=Sound.HIGH),
+            _step(SHORT_BEEP_S, "green"),
+            _step(SHORT_BEEP_S, "green", buzz=Sound.HIGH),
+            _step(FEEDBACK_S - 3 * SHORT_BEEP_S, "green"),
+        ),
+        permanent=False,
+        meaning="enrolled, starting: green 3 s, two short high beeps",
+    ),
+    Pattern(
+        "enrolment_refused",
+        _refused_then_amber_blinks(4),
+        permanent=False,
+        meaning="the controller refused this enrolment code (expired, used, unknown): "
+        "red, long low buzz, then 4 amber blinks",
+    ),
+    Pattern(
+        "enrolment_failed",
+        _short_low_beeps(3, "amber"),
+        permanent=False,
+        meaning="enrolment failed (controller not reached, or not this site's CA): "
+        "amber 3 s, three short low beeps",
+    ),
+    Pattern(
         "provisioning",
         (_step(BLINK_S, "green"), _step(BLINK_S, "amber"), _step(BLINK_S, "red")),
         permanent=True,

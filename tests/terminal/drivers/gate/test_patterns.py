@@ -23,6 +23,9 @@ CONTRACT_NAMES = {
     "fault",
     "tampered",
     "provisioning",
+    "enrolled",
+    "enrolment_refused",
+    "enrolment_failed",
 }
 REFUSALS = sorted(n for n in CONTRACT_NAMES if n.startswith("refused"))
 
