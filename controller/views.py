@@ -44,8 +44,15 @@ TERMINAL_COLUMNS = (
     "outbox_depth",
     "outbox_alarm",
     "clock_synced",
+    "fault",
+    "reader",
+    "camera",
+    "tamper",
     "version",
 )
+# What the heartbeat's health items say about the hardware (terminal/app.py writes them);
+# blank for a terminal never seen, or one whose heartbeat does not carry the item.
+HARDWARE_ITEMS = ("fault", "reader", "camera", "tamper")
 
 
 def show_person(kind: str, digits: str, reveal: bool) -> str:
@@ -176,23 +183,31 @@ def onsite(store: Store, reveal: bool = False) -> list[Row]:
 
 
 def terminals(store: Store) -> list[Row]:
+    """Each known terminal with its latest heartbeat: link state, when seen (Brussels time),
+    outbox, clock, the ``HARDWARE_ITEMS`` and version. A terminal never seen has ``None``
+    (JSON ``null``, an empty cell) for every number and flag it never reported."""
     t = schema.terminals.c
     with store.transaction() as conn:
         rows = conn.execute(select(schema.terminals).order_by(t.terminal_id)).all()
-    return [
-        {
-            "terminal": row.terminal_id,
-            "direction": row.direction,
-            "revoked": row.revoked,
-            "state": row.last_state or "never seen",
-            "last_seen": _local(row.last_seen_at),
-            "outbox_depth": row.outbox_depth if row.outbox_depth is not None else "",
-            "outbox_alarm": bool(row.outbox_alarm),
-            "clock_synced": "" if row.clock_synced is None else row.clock_synced,
-            "version": row.software_version or "",
-        }
-        for row in rows
-    ]
+    result = []
+    for row in rows:
+        health = _health_items(row.health)
+        seen = row.last_state is not None
+        result.append(
+            {
+                "terminal": row.terminal_id,
+                "direction": row.direction,
+                "revoked": row.revoked,
+                "state": row.last_state or "never seen",
+                "last_seen": _local(row.last_seen_at) or None,
+                "outbox_depth": row.outbox_depth if seen else None,
+                "outbox_alarm": bool(row.outbox_alarm) if seen else None,
+                "clock_synced": row.clock_synced,
+                **{item: health.get(item) for item in HARDWARE_ITEMS},
+                "version": row.software_version,
+            }
+        )
+    return result
 
 
 QUARANTINE_COLUMNS = ("received", "terminal", "reason", "event_id", "detail", "topic")
@@ -563,10 +578,9 @@ TERMINAL_HEALTH_COLUMNS = (
     "tampered",
 )
 SILENT_AFTER_S = HEARTBEAT_S * SILENT_AFTER_HEARTBEATS
-# Heartbeat health items that say the enclosure is open. Today's heartbeat carries
-# ``flow`` (the check-in flow's state, ``fault`` for any fault), ``reader``, ``camera``,
-# ``broker``, ``controller`` and ``refused_shed``; a ``tamper`` or ``fault`` item naming
-# the tamper switch is read when a terminal sends one.
+# Heartbeat health items that say the enclosure is open. The heartbeat carries ``flow`` (the
+# check-in flow's state), ``fault`` (its fault causes), ``reader``, ``camera``, ``tamper``,
+# ``broker``, ``controller`` and ``refused_shed`` (terminal/app.py, terminal/link.py).
 TAMPER_VALUES = ("open", "opened", "tampered")
 
 

@@ -120,6 +120,60 @@ def test_terminals_come_from_the_terminals_file(site, capsys):
     assert "gate-1" in out and "never seen" in out
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+def test_a_terminal_never_seen_has_empty_numbers_in_every_format(site, capsys, fmt):
+    assert main(["--config", str(site), "terminals"]) == 0  # the terminals file is read
+    capsys.readouterr()
+    assert main(["--config", str(site), "terminals", "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    if fmt == "json":
+        [row] = [r for r in json.loads(out) if r["terminal"] == "gate-1"]
+        assert row["state"] == "never seen"
+        for column in ("outbox_depth", "outbox_alarm", "clock_synced", "last_seen", "fault",
+                       "reader", "camera", "tamper", "version"):  # fmt: skip
+            assert row[column] is None, column
+    elif fmt == "csv":
+        [row] = [r for r in csv.DictReader(io.StringIO(out)) if r["terminal"] == "gate-1"]
+        assert row["outbox_depth"] == row["outbox_alarm"] == row["tamper"] == ""
+    else:
+        line = next(x for x in out.splitlines() if x.startswith("gate-1"))
+        assert line.split("never seen")[1].strip() == ""  # no 0, no "no", nothing after
+
+
+def test_terminals_show_the_heartbeats_fault_reader_camera_and_tamper(site, capsys):
+    from controller import schema
+
+    assert main(["--config", str(site), "terminals"]) == 0
+    capsys.readouterr()
+    health = {"flow": "fault", "fault": "tampered", "reader": "ok", "camera": "no_frames",
+              "tamper": "open"}  # fmt: skip
+    store = open_store(_db(site))
+    try:
+        with store.transaction() as conn:
+            conn.execute(
+                schema.terminals.update()
+                .where(schema.terminals.c.terminal_id == "gate-1")
+                .values(
+                    last_state="online",
+                    last_seen_at=datetime.now(UTC),
+                    outbox_depth=0,
+                    outbox_alarm=False,
+                    health=json.dumps(health),
+                )
+            )
+    finally:
+        store.close()
+    assert main(["--config", str(site), "terminals", "--format", "json"]) == 0
+    [row] = [r for r in json.loads(capsys.readouterr().out) if r["terminal"] == "gate-1"]
+    assert (row["fault"], row["reader"], row["camera"], row["tamper"]) == (
+        "tampered",
+        "ok",
+        "no_frames",
+        "open",
+    )
+    assert row["outbox_depth"] == 0 and row["outbox_alarm"] is False
+
+
 def test_a_bad_config_is_a_clear_usage_error(tmp_path, capsys):
     path = tmp_path / "c.toml"
     path.write_text("config_version = 1\n[site]\nworkplace_id = 'X'\n[broker]\nport = 'x'\n")
