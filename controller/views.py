@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
-from controller import audit, schema, siteconfig
+from controller import audit, nsso_texts, schema, siteconfig
 from controller.audit import Actor
 from controller.errors import ControllerError, StoreError
 from controller.store import Store
@@ -69,13 +69,11 @@ def _local(moment: datetime | None) -> str:
 
 
 def _detail(row: Any) -> str:
-    parts = []
-    if row.remarks:
-        remarks = json.loads(row.remarks)
-        if remarks:
-            parts.append(", ".join(str(r) for r in remarks))
-    if row.last_error and row.state not in (schema.REGISTERED, schema.VALIDATED):
-        parts.append(str(row.last_error))
+    """NSSO's remarks and the last error, each once and in words (controller.nsso_texts),
+    and the receipts this presence replaces."""
+    remarks = [str(r) for r in json.loads(row.remarks)] if row.remarks else []
+    error = row.last_error if row.state not in (schema.REGISTERED, schema.VALIDATED) else None
+    parts = nsso_texts.explain(remarks, error)
     if row.previous_receipts:
         parts.append("replaces receipt " + ", ".join(json.loads(row.previous_receipts)))
     return " | ".join(dict.fromkeys(parts))
@@ -683,6 +681,10 @@ def presence_detail(store: Store, presence_id: int, reveal: bool = False) -> Row
         "validation": row.registry_status or "",
         "remarks": [str(r) for r in json.loads(row.remarks or "[]")],
         "last_error": row.last_error or "",
+        "advice": nsso_texts.explain(
+            [str(r) for r in json.loads(row.remarks or "[]")],
+            row.last_error if row.state not in (schema.REGISTERED, schema.VALIDATED) else None,
+        ),
         "previous_receipts": json.loads(row.previous_receipts or "[]"),
         "attempts": row.attempts,
         "created_at": _local(row.created_at),

@@ -174,6 +174,28 @@ def test_terminals_show_the_heartbeats_fault_reader_camera_and_tamper(site, caps
     assert row["outbox_depth"] == 0 and row["outbox_alarm"] is False
 
 
+def test_anomalies_tell_nssos_remark_in_words_once(site, capsys):
+    from controller import schema
+
+    _record(site, _db(site), checkin(inss(5)))
+    remark = "COMPANY IS NOT KNOWN  AS BUILDER OR  SUBCONTRACTOR IN THIS DUC"
+    store = open_store(_db(site))
+    try:
+        with store.transaction() as conn:
+            conn.execute(
+                schema.presences.update().values(
+                    state="failed_remarks", receipt_id="459046001236787",
+                    remarks=json.dumps([remark]), registry_status="FAILED",
+                )
+            )  # fmt: skip
+    finally:
+        store.close()
+    assert main(["--config", str(site), "anomalies", "--format", "json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert "not declared on this site" in row["detail"]
+    assert "SUBCONTRACTOR" not in row["detail"] and row["detail"].count("declaration of works") == 1
+
+
 def test_a_bad_config_is_a_clear_usage_error(tmp_path, capsys):
     path = tmp_path / "c.toml"
     path.write_text("config_version = 1\n[site]\nworkplace_id = 'X'\n[broker]\nport = 'x'\n")
