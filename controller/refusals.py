@@ -84,7 +84,7 @@ def listing(store: Store, day: date) -> list[dict[str, object]]:
             if brussels_date(dated) != day:
                 continue
             local = dated.astimezone(BRUSSELS)
-            label = f"{local:%H:%M}" if span == 1 else f"{local:%H:%M} +1h"
+            label = f"{local:%H:%M %Z}" if span == 1 else f"{local:%H:%M %Z} +1h"
             key = (label, terminal, reason, dated_by)
             totals[key] = totals.get(key, 0) + int(count)
     return [

@@ -443,7 +443,7 @@ def _people_rows(store: Store, search: str | None, reveal: bool) -> list[Row]:
             "blocked": bool(row.blocked),
             "limosa_id": _show("limosa", row.limosa_id, reveal) if row.limosa_id else "",
             "source": row.source,
-            "imported_at": row.imported_at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M"),
+            "imported_at": row.imported_at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M %Z"),
             "_kind": row.person_kind,
             "_id": row.person_id,
         }

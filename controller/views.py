@@ -27,7 +27,10 @@ Row = dict[str, Any]
 PRESENCE_COLUMNS = (
     "date",
     "person",
+    "name",
     "employer",
+    "first_checkin",
+    "gate",
     "state",
     "receipt",
     "source",
@@ -65,7 +68,8 @@ def show_company(digits: str | None) -> str:
 
 
 def _local(moment: datetime | None) -> str:
-    return moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+    """Brussels time, labelled with its zone (CET or CEST): ``2026-12-03 13:20:04 CET``."""
+    return moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else ""
 
 
 def _detail(row: Any) -> str:
@@ -100,12 +104,17 @@ def presences(
         query = query.where(where)
     with store.transaction() as conn:
         rows = conn.execute(query).all()
+        names = names_of(conn, {(row.person_kind, row.person_id) for row in rows})
+        first = _first_entries(conn, [row.id for row in rows])
     return [
         {
             "id": row.id,
             "date": row.date.isoformat(),
             "person": row.person_masked or show_person(row.person_kind, row.person_id, reveal),
+            "name": names.get((row.person_kind, row.person_id), ""),
             "employer": show_company(row.company_id),
+            "first_checkin": _clock_time(first.get(row.id, ("", None))[1]),
+            "gate": first.get(row.id, ("", None))[0],
             "state": row.state,
             "receipt": row.receipt_id or "",
             "source": row.source,
@@ -114,6 +123,26 @@ def presences(
         }
         for row in rows
     ]
+
+
+def _first_entries(conn: Any, presence_ids: list[int]) -> dict[int, tuple[str, datetime]]:
+    """Each presence's first admitted entry: its gate and moment."""
+    e = schema.events.c
+    first: dict[int, tuple[str, datetime]] = {}
+    for start in range(0, len(presence_ids), _IN_CHUNK):
+        entries = conn.execute(
+            select(e.presence_id, e.terminal_id, e.dated_at)
+            .where(e.presence_id.in_(presence_ids[start : start + _IN_CHUNK]))
+            .where(e.decision == "admitted", e.direction == "in")
+            .order_by(e.dated_at.desc(), e.id.desc())
+        )
+        first.update({pid: (gate, at) for pid, gate, at in entries})  # the earliest wins
+    return first
+
+
+def _clock_time(moment: datetime | None) -> str:
+    """``HH:MM:SS CET`` (or CEST) in Brussels time, "" for None."""
+    return moment.astimezone(BRUSSELS).strftime("%H:%M:%S %Z") if moment else ""
 
 
 # The anomalies listing names each presence by its id: what same-person takes.
@@ -236,7 +265,7 @@ _IN_CHUNK = 900  # ids per IN (...) list
 
 
 def local_time(moment: datetime | None) -> str:
-    """``YYYY-MM-DD HH:MM:SS`` in Brussels time ("" for None)."""
+    """``YYYY-MM-DD HH:MM:SS CET`` (or CEST): Brussels time with its zone ("" for None)."""
     return _local(moment)
 
 
@@ -465,7 +494,7 @@ def day_presences(
                 "employer": companies[company_id],
                 "gate": gate,
                 "channel": channel_of(gate),
-                "first_checkin": at.astimezone(BRUSSELS).strftime("%H:%M:%S") if at else "",
+                "first_checkin": _clock_time(at),
                 "state": row_state,
                 "receipt": receipt or "",
                 "validation": status or "",

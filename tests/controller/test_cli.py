@@ -57,6 +57,23 @@ def test_presences_are_masked_unless_revealed(site, capsys):
     assert {r["state"] for r in rows} == {"needs_employer", "pending"}
 
 
+def test_presences_show_name_first_checkin_time_and_gate(site, tmp_path, capsys):
+    from zoneinfo import ZoneInfo
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"person;employer;name\n{inss(1)};{COMPANY};Els Claes\n")
+    assert main(["--config", str(site), "roster", "import", str(roster)]) == 0
+    first = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    later = checkin(inss(1), at=first + timedelta(minutes=10), terminal="gate-2", seq=2)
+    _record(site, _db(site), checkin(inss(1), at=first, terminal="gate-1"), later)
+    capsys.readouterr()
+    assert main(["--config", str(site), "presences", "--format", "json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    shown = first.astimezone(ZoneInfo("Europe/Brussels")).strftime("%H:%M:%S %Z")
+    assert (row["name"], row["first_checkin"], row["gate"]) == ("Els Claes", shown, "gate-1")
+    assert row["first_checkin"].endswith(("CET", "CEST"))
+
+
 def test_presences_filter_by_state_and_date_in_csv(site, capsys):
     _record(site, _db(site), checkin(inss(1)), checkin(limosa(1)))
     assert main(["--config", str(site), "presences", "--state", "pending", "--format", "csv"]) == 0
