@@ -97,9 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
     terminals.add_argument("--format", choices=FORMATS, default="table")
     console_cli.add_commands(sub)
     _add_console_commands(sub)
-    refused = sub.add_parser("refusals", help="refusals the terminals summarised, per minute")
-    refused.add_argument("--date", default="today", help="today (default) or YYYY-MM-DD")
-    refused.add_argument("--format", choices=FORMATS, default="table")
     for listing_parser in (listing, onsite, anomalies):  # --reveal after the command too
         listing_parser.add_argument("--reveal", action="store_true", default=argparse.SUPPRESS)
     return parser
@@ -202,15 +199,6 @@ def _terminals(args: argparse.Namespace, config: ControllerConfig, store: Store)
 
     TerminalRegistry(config.terminals_path, store).reload_if_changed()
     print(render(views.terminals(store), views.TERMINAL_COLUMNS, args.format))
-    return EXIT_OK
-
-
-def _refusals(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
-    from controller import refusals
-    from controller.manage import parse_day
-
-    day = parse_day(args.date, brussels_date(store.clock.now()))
-    print(render(refusals.listing(store, day), refusals.COLUMNS, args.format))
     return EXIT_OK
 
 
@@ -372,7 +360,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]
     **console_cli.HANDLERS,
     "web": _web,
     "user": _user,
-    "refusals": _refusals,
 }
 
 

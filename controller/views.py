@@ -540,9 +540,11 @@ REFUSAL_REASONS = {
     "card_expired": "the eID card has expired: the worker needs a valid card",
     "outbox_full": "the gate's outbox was full: check the terminal's link",
 }
-# Refusals a terminal decides but never publishes, so no page can list them (terminal/flows:
-# they name nobody, or are a repeat): the site manager hears of them only at the gate.
+# Refusals a terminal decides but never publishes one by one (terminal/flows: they name
+# nobody, or are a repeat): it counts them per minute (controller.refusals).
 NOT_PUBLISHED = {
+    "read_error": "a card that could not be read: present it again, or use the keypad",
+    "not_an_eid": "a card that is no Belgian eID card",
     "bad_card_data": "a card that could not be read, or is no eID card",
     "not_an_l1_code": "a QR code that is no Limosa L1 code",
     "bad_l1_code": "an L1 code whose content is broken",
@@ -590,6 +592,36 @@ def refusals(store: Store, day: date | None = None, reveal: bool = False) -> lis
         }
         for row in rows
     ]
+
+
+GATE_REFUSAL_COLUMNS = ("at", "gate", "count", "reason", "explanation", "person", "name", "clock")
+
+
+def gate_refusals(store: Store, day: date | None = None, reveal: bool = False) -> list[Row]:
+    """Every refusal of ``day`` (default today) at the gates, newest first: each refusal a
+    gate published, naming the person (count 1), and the refusals a gate only counted per
+    minute because they name nobody or repeat one (an expired or unreadable card, a QR code
+    that is no L1 code, a second pass), with the minute, gate, reason and count."""
+    from controller import refusals as counted_refusals  # it imports checkins, not views
+
+    day = day or brussels_date(store.clock.now())
+    rows = [{**row, "count": 1, "clock": ""} for row in refusals(store, day, reveal)]
+    for c in counted_refusals.counted(store, day):
+        rows.append(
+            {
+                "at": f"{c.local:%Y-%m-%d %H:%M %Z}" + ("" if c.span == 1 else " +1h"),
+                "gate": c.terminal,
+                "channel": channel_of(c.terminal),
+                "count": c.count,
+                "reason": c.reason,
+                "explanation": NOT_PUBLISHED.get(c.reason) or REFUSAL_REASONS.get(c.reason, ""),
+                "person": "",
+                "name": "",
+                "clock": c.dated_by,  # what dated the minute (docs/controller.md)
+            }
+        )
+    rows.sort(key=lambda row: str(row["at"]), reverse=True)
+    return rows
 
 
 TERMINAL_HEALTH_COLUMNS = (

@@ -256,7 +256,7 @@ def test_a_checkin_refused_for_a_missing_terminals_entry_is_replayed_once_it_is_
     assert [r["state"] for r in json.loads(capsys.readouterr().out)] == ["pending"]
 
 
-def test_refusals_list_what_the_terminals_summarised_per_minute(site, capsys):
+def test_refused_lists_what_the_terminals_counted_per_minute(site, capsys):
     import uuid
 
     from controller import refusals
@@ -271,8 +271,9 @@ def test_refusals_list_what_the_terminals_summarised_per_minute(site, capsys):
             refusals.store_summary(conn, "gate-1", summary, at)
     finally:
         store.close()
-    assert main(["--config", str(site), "refusals", "--format", "json"]) == 0
+    assert main(["--config", str(site), "refusals", "--format", "json"]) == 0  # refused's alias
     [row] = json.loads(capsys.readouterr().out)
-    assert (row["terminal"], row["reason"], row["count"], row["clock"]) == (
-        "gate-1", "read_error", 4, "terminal"
+    assert (row["gate"], row["reason"], row["count"], row["person"]) == (
+        "gate-1", "read_error", 4, ""
     )  # fmt: skip
+    assert "could not be read" in row["explanation"]
