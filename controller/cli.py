@@ -6,7 +6,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller import config as config_module
 from controller import console_cli, views
@@ -16,6 +18,9 @@ from controller.output import FORMATS, render
 from controller.store import Store, open_store
 from presence.clock import brussels_date
 from presence.version import version_line
+
+if TYPE_CHECKING:
+    from controller.roster import RosterRow
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("preregister", help="register tomorrow's planned crew")
     pre.add_argument("--date", default="tomorrow", help="tomorrow (default), today or YYYY-MM-DD")
     pre.add_argument("--from", dest="source", type=Path, help="crew CSV (roster columns)")
+    pre.add_argument("--include-refused", action="store_true", help="also people the gates refuse")
     held = sub.add_parser("quarantine", help="messages the controller refused, and why")
     held.add_argument("--format", choices=FORMATS, default="table")
     held.add_argument(
@@ -221,10 +227,15 @@ def _preregister(args: argparse.Namespace, config: ControllerConfig, store: Stor
     from controller.roster import read_rows
 
     day = parse_day(args.date, brussels_date(store.clock.now()))
+    bad: list[tuple[int, str]] = []
+    skipped_people = 0
     if args.source is not None:
         good, bad = read_rows(args.source)
         for line, reason in bad:
-            print(f"line {line}: {reason}")
+            print(f"line {line}: refused: {reason}")
+        good, skipped_people = _without_gate_refusals(
+            store, config, day, good, args.include_refused
+        )
         crew = [row for _line, row in good]
     else:
         crew = crew_from_roster(store, day)
@@ -245,7 +256,39 @@ def _preregister(args: argparse.Namespace, config: ControllerConfig, store: Stor
             else ""
         )
     )
-    return EXIT_OK
+    return EXIT_FAILED if bad or done.skipped or skipped_people else EXIT_OK
+
+
+def _without_gate_refusals(
+    store: Store,
+    config: ControllerConfig,
+    day: date,
+    rows: list[tuple[int, RosterRow]],
+    include: bool,
+) -> tuple[list[tuple[int, RosterRow]], int]:
+    """The crew rows the gates would admit on ``day``; each one they would refuse is named
+    with why, and kept only with ``include`` (then the gate still refuses them)."""
+    from controller.manage import gate_would_refuse, masked_person
+
+    refused = gate_would_refuse(
+        store, day, [row for _line, row in rows], config.policy.unknown_person
+    )
+    kept: list[tuple[int, RosterRow]] = []
+    skipped = 0
+    for line, row in rows:
+        why = refused.get((row.person_kind, row.person_id))
+        if why is None:
+            kept.append((line, row))
+            continue
+        who = masked_person(row) + (f" ({row.name})" if row.name else "")
+        if include:
+            print(f"line {line}: warning: {who}: {why}: the gate will refuse them; sent anyway")
+            kept.append((line, row))
+        else:
+            print(f"line {line}: skipped: {who}: {why}: the gate would refuse them "
+                  "(--include-refused sends them anyway)")  # fmt: skip
+            skipped += 1
+    return kept, skipped
 
 
 def _quarantine(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:

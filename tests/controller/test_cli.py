@@ -226,6 +226,51 @@ def test_preregister_refuses_a_day_nsso_would_refuse(site, capsys):
     assert "today or tomorrow" in capsys.readouterr().err
 
 
+def _crew_file(tmp_path: Path) -> Path:
+    """Line 2 on the roster, line 3 not, line 4 no valid number."""
+    crew = tmp_path / "crew.csv"
+    crew.write_text(
+        f"rijksregisternummer;werkgever;naam\n{inss(1).digits};{COMPANY};Els Claes\n"
+        f"{inss(2).digits};{COMPANY};Piet Janssens\n12345678901;{COMPANY};Nobody\n"
+    )
+    return crew
+
+
+def _planned(site: Path) -> set[str]:
+    store = open_store(_db(site))
+    try:
+        from controller import schema
+
+        with store.transaction() as conn:
+            return {r.person_id for r in conn.execute(schema.presences.select())}
+    finally:
+        store.close()
+
+
+def test_preregister_from_a_file_skips_whom_the_gate_would_refuse_and_lists_bad_rows(
+    site, tmp_path, capsys
+):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"person;employer;name\n{inss(1)};{COMPANY};Els Claes\n")
+    assert main(["--config", str(site), "roster", "import", str(roster)]) == 0
+    capsys.readouterr()
+    argv = ["--config", str(site), "preregister", "--date", "today", "--from"]
+    assert main([*argv, str(_crew_file(tmp_path))]) == 1
+    out = capsys.readouterr().out
+    assert f"line 3: skipped: {inss(2).masked()} (Piet Janssens): not on the roster" in out
+    assert "line 4: refused: invalid national number" in out
+    assert inss(2).digits not in out and "1 planned presences added" in out
+    assert _planned(site) == {inss(1).digits}
+
+
+def test_preregister_include_refused_sends_them_with_a_warning(site, tmp_path, capsys):
+    argv = ["--config", str(site), "preregister", "--date", "today", "--include-refused"]
+    assert main([*argv, "--from", str(_crew_file(tmp_path))]) == 1  # line 4 stays bad
+    out = capsys.readouterr().out
+    assert "line 2: warning:" in out and "the gate will refuse them" in out
+    assert _planned(site) == {inss(1).digits, inss(2).digits}
+
+
 def test_a_checkin_refused_for_a_missing_terminals_entry_is_replayed_once_it_is_added(site, capsys):
     event = checkin(limosa(5), terminal="gate-9")
     store = open_store(_db(site))
