@@ -107,7 +107,7 @@ def counted(store: Store, day: date) -> list[Counted]:
         .order_by(r.dated_at, r.terminal_id, r.reason)
     )
     totals: dict[tuple[datetime, int, str, str, str], int] = {}
-    with store.transaction() as conn:
+    with store.reading() as conn:
         for dated, span, terminal, reason, count, dated_by in conn.execute(query):
             if brussels_date(dated) != day:
                 continue

@@ -5,7 +5,10 @@ after its commit, so that commit must survive a power cut, not only a process cr
 would keep the database consistent but could lose the last acknowledged transactions).
 Every SQLite transaction starts with ``BEGIN IMMEDIATE``: the write lock is taken up front,
 so two writers (ingest and relay threads, or a command) wait on the busy timeout instead of
-failing on a lock upgrade. PostgreSQL uses its defaults (READ COMMITTED, durable commits).
+failing on a lock upgrade. Reads that write nothing (``Store.reading``: the console's pages,
+its live watcher) begin ``DEFERRED`` instead: in WAL mode they read a snapshot and never wait
+for, nor hold up, the writer that acknowledges check-ins. PostgreSQL uses its defaults
+(READ COMMITTED, durable commits).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from presence.clock import Clock, SystemClock
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "sitegate_read_only"  # execution option of ``Store.reading`` connections
 SCHEMA_LOCK_KEY = 0x5174_6761  # pg_advisory_xact_lock key serialising schema creation
 
 
@@ -52,6 +56,16 @@ class Store:
         """A transaction; commits on success. Database failures become ``StoreError``."""
         try:
             with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError("unavailable", f"database error: {type(exc).__name__}") from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A transaction that only reads: on SQLite it takes no write lock (a snapshot)."""
+        try:
+            options = {READ_ONLY: True}
+            with self.engine.connect().execution_options(**options) as conn, conn.begin():
                 yield conn
         except SQLAlchemyError as exc:
             raise StoreError("unavailable", f"database error: {type(exc).__name__}") from exc
@@ -166,7 +180,8 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

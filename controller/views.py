@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
 from controller import audit, nsso_texts, schema, siteconfig
 from controller.audit import Actor
@@ -102,7 +102,7 @@ def presences(
         query = query.where(p.state.in_(states))
     if where is not None:
         query = query.where(where)
-    with store.transaction() as conn:
+    with store.reading() as conn:
         rows = conn.execute(query).all()
         names = names_of(conn, {(row.person_kind, row.person_id) for row in rows})
         first = _first_entries(conn, [row.id for row in rows])
@@ -157,55 +157,79 @@ def anomalies(store: Store, reveal: bool = False) -> list[Row]:
     return presences(store, where=_anomaly_condition(store), reveal=reveal)
 
 
-def _anomaly_condition(store: Store) -> ColumnElement[bool]:
+def _anomaly_conditions(store: Store) -> tuple[ColumnElement[bool], ...]:
     """Anomaly states and presences stuck in ``sent``; a ``missed`` presence the site
-    manager acknowledged (controller.anomaly_actions) is dealt with."""
+    manager acknowledged (controller.anomaly_actions) is dealt with. Each condition names
+    its states, so each can use the index on the state."""
     p = schema.presences.c
     stuck = and_(p.state == schema.SENT, p.updated_at < store.clock.now() - STUCK_AFTER)
     open_missed = and_(p.state == schema.MISSED, p.acknowledged_at.is_(None))
     others = tuple(s for s in schema.ANOMALY_STATES if s != schema.MISSED)
-    return or_(p.state.in_(others), open_missed, stuck)
+    return (p.state.in_(others), open_missed, stuck)
+
+
+def _anomaly_condition(store: Store) -> ColumnElement[bool]:
+    return or_(*_anomaly_conditions(store))
+
+
+def _anomaly_count(conn: Any, store: Store) -> int:
+    """How many presences the Anomalies page lists: one indexed count per condition (the
+    conditions exclude each other), not one scan of every presence for their ``OR``."""
+    presences = select(func.count()).select_from(schema.presences)
+    return sum(
+        int(conn.execute(presences.where(condition)).scalar_one())
+        for condition in _anomaly_conditions(store)
+    )
+
+
+def _last_passages_in(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """An admitted entry from ``start`` to ``end`` that is its person's last admitted
+    passage in that time: the database finds it by the person's index, so a page reads only
+    the people it shows."""
+    e = schema.events.c
+    later = schema.events.alias("later").c
+    return and_(
+        e.decision == "admitted",
+        e.direction == "in",
+        e.dated_at >= start,
+        e.dated_at < end,
+        ~exists().where(
+            later.person_kind == e.person_kind,
+            later.person_id == e.person_id,
+            later.decision == "admitted",
+            later.dated_at >= e.dated_at,
+            later.dated_at < end,
+            or_(later.dated_at > e.dated_at, later.id > e.id),
+        ),
+    )
 
 
 def onsite(store: Store, reveal: bool = False) -> list[Row]:
-    """People whose last admitted passage today went in: the evacuation list."""
+    """People whose last admitted passage today went in: the evacuation list, longest
+    inside first."""
     now = store.clock.now()
     start = datetime.combine(brussels_date(now), time(0), BRUSSELS)
     e, p = schema.events.c, schema.presences.c
-    with store.transaction() as conn:
-        rows = conn.execute(
-            select(
-                e.person_kind,
-                e.person_id,
-                e.direction,
-                e.dated_at,
-                e.terminal_id,
-                e.credential_kind,
-                p.company_id,
-            )
+    with store.reading() as conn:
+        inside = conn.execute(
+            select(e.person_kind, e.person_id, e.dated_at, e.terminal_id, e.credential_kind,
+                   p.company_id)
             .select_from(schema.events.outerjoin(schema.presences, e.presence_id == p.id))
-            .where(e.decision == "admitted", e.dated_at >= start, e.dated_at < now + timedelta(1))
+            .where(_last_passages_in(start, now + timedelta(1)))
             .order_by(e.dated_at, e.id)
-        )
-        last: dict[tuple[str, str], tuple[Any, ...]] = {}
-        employer: dict[tuple[str, str], str | None] = {}
-        for kind, digits, direction, at, gate, credential, company in rows:
-            key = (kind, digits)
-            last[key] = (direction, at, gate, credential)
-            employer[key] = company or employer.get(key)
-        inside = {key: row for key, row in last.items() if row[0] == "in"}
-        names = names_of(conn, set(inside))
+        ).all()  # fmt: skip
+        names = names_of(conn, {(row.person_kind, row.person_id) for row in inside})
     return [
         {
-            "person": show_person(kind, digits, reveal),
-            "name": names.get((kind, digits), ""),
-            "gate": gate,
-            "employer": show_company(employer[(kind, digits)]),
-            "since": _local(at),
-            "terminal": gate,
-            "credential": credential,
+            "person": show_person(row.person_kind, row.person_id, reveal),
+            "name": names.get((row.person_kind, row.person_id), ""),
+            "gate": row.terminal_id,
+            "employer": show_company(row.company_id),
+            "since": _local(row.dated_at),
+            "terminal": row.terminal_id,
+            "credential": row.credential_kind,
         }
-        for (kind, digits), (_direction, at, gate, credential) in inside.items()
+        for row in inside
     ]
 
 
@@ -214,7 +238,7 @@ def terminals(store: Store) -> list[Row]:
     outbox, clock, the ``HARDWARE_ITEMS`` and version. A terminal never seen has ``None``
     (JSON ``null``, an empty cell) for every number and flag it never reported."""
     t = schema.terminals.c
-    with store.transaction() as conn:
+    with store.reading() as conn:
         rows = conn.execute(select(schema.terminals).order_by(t.terminal_id)).all()
     result = []
     for row in rows:
@@ -243,7 +267,7 @@ QUARANTINE_COLUMNS = ("received", "terminal", "reason", "event_id", "detail", "t
 def quarantined(store: Store) -> list[Row]:
     """What the controller refused, newest first (never the payload: it names people)."""
     q = schema.quarantine.c
-    with store.transaction() as conn:
+    with store.reading() as conn:
         rows = conn.execute(select(schema.quarantine).order_by(q.id.desc())).all()
     return [
         {
@@ -293,17 +317,14 @@ def names_of(conn: Any, keys: list[PersonKey] | set[PersonKey]) -> dict[PersonKe
         return {}
     r = schema.roster.c
     query = select(r.person_kind, r.person_id, r.limosa_id, r.name).where(r.name.is_not(None))
-    if len(wanted) > _IN_CHUNK:  # a whole day: one plain read of the roster is cheaper
-        batches = [conn.execute(query)]
-    else:
+    if len(wanted) <= _IN_CHUNK:  # a whole day: one plain read of the roster is cheaper
         ids = sorted({digits for _kind, digits in wanted})
-        batches = [conn.execute(query.where(or_(r.person_id.in_(ids), r.limosa_id.in_(ids))))]
+        query = query.where(or_(r.person_id.in_(ids), r.limosa_id.in_(ids)))
     found: dict[PersonKey, str] = {}
-    for rows in batches:
-        for row in rows:
-            for key in ((row.person_kind, row.person_id), ("limosa", row.limosa_id)):
-                if key in wanted:
-                    found.setdefault(key, row.name)
+    for kind, digits, limosa_id, name in conn.execute(query).all():
+        for key in ((kind, digits), ("limosa", limosa_id)):
+            if key in wanted:
+                found.setdefault(key, name)
     return found
 
 
@@ -325,35 +346,32 @@ def today_counts(store: Store) -> Row:
     today = brussels_date(now)
     start, end = _day_bounds(today)
     e, p = schema.events.c, schema.presences.c
-    with store.transaction() as conn:
-        decisions = conn.execute(
-            select(e.person_kind, e.person_id, e.direction, e.decision)
-            .where(e.dated_at >= start, e.dated_at < end)
-            .order_by(e.dated_at, e.id)
-        ).all()
+    today_events = and_(e.dated_at >= start, e.dated_at < end)
+    entered = (
+        select(e.person_kind, e.person_id)
+        .where(today_events, e.decision == "admitted", e.direction == "in")
+        .distinct()
+        .subquery()
+    )
+    with store.reading() as conn:
+        on_site = conn.execute(
+            select(func.count()).where(_last_passages_in(start, end))
+        ).scalar_one()
+        admitted = conn.execute(select(func.count()).select_from(entered)).scalar_one()
+        refused = conn.execute(
+            select(func.count()).where(today_events, e.decision != "admitted")
+        ).scalar_one()
         states: dict[str, int] = dict(
             conn.execute(
                 select(p.state, func.count()).where(p.date == today).group_by(p.state)
             ).all()
         )
-        open_anomalies = conn.execute(
-            select(func.count()).select_from(schema.presences).where(_anomaly_condition(store))
-        ).scalar_one()
-    last: dict[PersonKey, str] = {}
-    admitted: set[PersonKey] = set()
-    refused = 0
-    for kind, digits, direction, decision in decisions:
-        if decision == "admitted":
-            last[(kind, digits)] = direction
-            if direction == "in":
-                admitted.add((kind, digits))
-        else:
-            refused += 1
+        open_anomalies = _anomaly_count(conn, store)
     return {
         "date": today.isoformat(),
-        "on_site": sum(1 for direction in last.values() if direction == "in"),
-        "admitted": len(admitted),
-        "refused": refused,
+        "on_site": int(on_site),
+        "admitted": int(admitted),
+        "refused": int(refused),
         "registered": sum(states.get(s, 0) for s in REGISTERED_STATES),
         "pending": sum(states.get(s, 0) for s in WAITING_STATES),
         "needs_employer": states.get(schema.NEEDS_EMPLOYER, 0),
@@ -387,7 +405,7 @@ def feed(store: Store, since_id: int | None = None, limit: int = 50) -> list[Row
     )
     if since_id is not None:
         query = query.where(e.id > since_id)
-    with store.transaction() as conn:
+    with store.reading() as conn:
         rows = conn.execute(query).all()
         names = names_of(conn, {(r.person_kind, r.person_id) for r in rows})
     return [
@@ -409,7 +427,7 @@ def feed(store: Store, since_id: int | None = None, limit: int = 50) -> list[Row
 
 def latest_event_id(store: Store) -> int:
     """The newest stored check-in's row id (0 when none): where a live feed starts."""
-    with store.transaction() as conn:
+    with store.reading() as conn:
         return int(conn.execute(select(func.max(schema.events.c.id))).scalar_one() or 0)
 
 
@@ -458,8 +476,8 @@ def day_presences(
     if by_digits:
         query = query.where(p.person_id.endswith(digits_only, autoescape=True))
     start, end = _day_bounds(day)
-    with store.transaction() as conn:
-        rows = [tuple(row) for row in conn.execute(query)]
+    with store.reading() as conn:
+        rows = [tuple(row) for row in conn.execute(query).all()]
         names = names_of(conn, {(row[1], row[2]) for row in rows})
         first: dict[int, tuple[str, datetime]] = {}
         if rows:
@@ -468,7 +486,7 @@ def day_presences(
                 .where(e.dated_at >= start, e.dated_at < end, e.presence_id.is_not(None))
                 .where(e.decision == "admitted", e.direction == "in")
                 .order_by(e.dated_at.desc(), e.id.desc())
-            )
+            ).all()
             first = {pid: (gate, at) for pid, gate, at in entries}  # the earliest wins
     if needle and not by_digits:
         lowered = needle.lower()
@@ -523,7 +541,7 @@ def _remarks(text: str | None) -> list[str]:
 def companies_of_day(store: Store, day: date) -> list[str]:
     """The employers of ``day``'s presences (the company filter's choices)."""
     p = schema.presences.c
-    with store.transaction() as conn:
+    with store.reading() as conn:
         found = conn.execute(
             select(p.company_id).where(p.date == day, p.company_id.is_not(None)).distinct()
         ).scalars()
@@ -561,7 +579,7 @@ def refusals(store: Store, day: date | None = None, reveal: bool = False) -> lis
     day = day or brussels_date(store.clock.now())
     start, end = _day_bounds(day)
     e = schema.events.c
-    with store.transaction() as conn:
+    with store.reading() as conn:
         rows = conn.execute(
             select(
                 e.id,
@@ -656,7 +674,7 @@ def terminal_health(store: Store) -> list[Row]:
     offset, software version, revoked, ``tampered`` and the heartbeat's ``health`` items."""
     now = store.clock.now()
     t = schema.terminals.c
-    with store.transaction() as conn:
+    with store.reading() as conn:
         rows = conn.execute(select(schema.terminals).order_by(t.terminal_id)).all()
     result = []
     for row in rows:
@@ -702,7 +720,7 @@ def presence_detail(store: Store, presence_id: int, reveal: bool = False) -> Row
     NSSO's answer (receipt, status, remarks or error codes, earlier receipts), its relay
     batch and any acknowledgement. Raises ``StoreError('not_found')``."""
     p, e, b = schema.presences.c, schema.events.c, schema.batches.c
-    with store.transaction() as conn:
+    with store.reading() as conn:
         row = conn.execute(select(schema.presences).where(p.id == presence_id)).first()
         if row is None:
             raise StoreError("not_found", f"no presence {presence_id}")

@@ -18,6 +18,7 @@ from controller.web import auth, pages
 from controller.web.context import WebContext
 from controller.web.door import context, language, render
 from controller.web.headers import SecurityHeaders
+from controller.web.timing import ServerTiming
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def create_app(ctx: WebContext) -> Starlette:
 
     app = Starlette(
         routes=routes(),
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(ServerTiming), Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: http_error, 500: server_error},
         lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,

@@ -125,7 +125,7 @@ class LiveHub:
             self._wake.clear()
 
     def _read(self, slow: bool) -> dict[str, object]:
-        with self.store.transaction() as conn:
+        with self.store.reading() as conn:
             stamp: dict[str, object] = {
                 "checkins": conn.execute(select(func.max(schema.events.c.id))).scalar(),
                 "quarantine": conn.execute(select(func.max(schema.quarantine.c.id))).scalar(),

@@ -114,6 +114,24 @@ def test_on_site_shows_name_company_since_and_gate(store):
     assert rows["Piotr Nowak"]["person"] == limosa(3).masked()
 
 
+def test_on_site_follows_each_persons_last_passage_even_at_the_same_second(store):
+    _record(
+        store,
+        checkin(inss(1), at=_at(50), seq=1),
+        checkin(inss(1), at=_at(40), seq=2, direction="out"),
+        checkin(inss(1), at=_at(10), seq=3, terminal="gate-2"),  # back in: since 09:50
+        checkin(inss(2), at=_at(30), seq=4),
+        checkin(inss(2), at=_at(30), seq=5, direction="out"),  # out at the very same second
+        checkin(limosa(3), at=_at(20), seq=6),
+        checkin(limosa(3), at=_at(5), seq=7, decision="refused"),  # a refusal moves nobody
+    )
+    rows = views.onsite(store)
+    assert [r["name"] for r in rows] == ["Piotr Nowak", "Jan Peeters"]  # longest inside first
+    assert rows[1]["since"] == "2026-03-02 09:50:00" and rows[1]["gate"] == "gate-2"
+    counts = views.today_counts(store)
+    assert (counts["on_site"], counts["admitted"], counts["refused"]) == (2, 3, 1)
+
+
 def test_a_days_presences_carry_gate_channel_first_checkin_and_receipt(store):
     _record(
         store,

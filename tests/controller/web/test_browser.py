@@ -345,6 +345,11 @@ def test_uploading_a_roster_with_bad_rows_previews_then_imports_the_good_ones(br
 
 def test_screenshots_of_the_other_pages(browser, site) -> None:
     _login(browser, site)
+    site.terminal.send(checkin(inss(30), seq=300))  # not on the roster: needs an employer
+    deadline = time.monotonic() + WAIT_S
+    while 'href="/anomalies/' not in browser.page_source and time.monotonic() < deadline:
+        _open(browser, site, "/anomalies")
+    assert 'href="/anomalies/' in browser.page_source, "the anomaly never showed"
     for name, path in (("anomalies", "/anomalies"), ("refused", "/refused"),
                        ("terminals", "/terminals"), ("proof", "/proof"),
                        ("quarantine", "/quarantine"), ("audit", "/audit"),

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import uuid
 from datetime import UTC, datetime
 
 import openpyxl
 import pytest
 
 from controller import audit as trail
-from controller import checkins, roster, views
+from controller import checkins, refusals, roster, views
 from presence.events import encode
+from presence.messages import RefusalCount, RefusalSummary
 from tests.controller.support import COMPANY, checkin, inss, limosa
 
 READ_PAGES = [
@@ -52,6 +55,7 @@ def test_a_viewer_reads_every_page_with_security_headers(console, path) -> None:
     assert answer.headers["cache-control"] == "no-store"
     assert answer.headers["referrer-policy"] == "no-referrer"
     assert "<script>" not in answer.text and " onclick=" not in answer.text
+    assert re.fullmatch(r"app;dur=[0-9]+\.[0-9]", answer.headers["server-timing"])
 
 
 def test_static_files_are_served_and_cacheable(console) -> None:
@@ -302,6 +306,7 @@ def test_an_anomaly_shows_its_evidence_and_takes_an_employer(console) -> None:
     _record(console.store, checkin(inss(1)))  # not on the roster: needs an employer
     csrf = console.login("mia")
     page = console.client.get("/anomalies").text
+    assert "Not on the roster with an employer" in page  # the why, though NSSO said nothing
     presence = page.split('href="/anomalies/')[1].split('"')[0]
     detail = console.client.get(f"/anomalies/{presence}").text
     assert "gate-1" in detail and "needs an employer" in detail and inss(1).digits not in detail
@@ -397,3 +402,20 @@ def test_deciding_a_presence_that_is_not_held_is_answered_next_to_the_buttons(co
     (row,) = views.anomalies(console.store)
     answer = console.post(f"/anomalies/{row['id']}/same", {"csrf": csrf})
     assert answer.status_code == 400 and 'id="same-error"' in answer.text
+
+
+def test_the_refused_page_shows_what_the_gates_only_counted(console) -> None:
+    at = datetime(2026, 3, 2, 6, 12, tzinfo=UTC)  # 07:12 in Brussels
+    boot = "0b0a0a0a-0000-4000-8000-00000000000a"
+    counts = (
+        RefusalCount(boot, 120, 1, "bad_card_data", at, True, 4),
+        RefusalCount(boot, 120, 1, "already_inside", at, True, 2),
+    )
+    with console.store.transaction() as conn:
+        refusals.store_summary(conn, "gate-2", RefusalSummary(uuid.uuid4(), counts), at)
+    console.login("vera")
+    page = console.client.get("/refused?day=2026-03-02").text
+    table = page.split('id="counted"', 1)[1].split("</table>", 1)[0]
+    assert "07:12" in table and "gate-2" in table
+    assert "bad_card_data" in table and ">4<" in table
+    assert "already_inside" in table and ">2<" in table
