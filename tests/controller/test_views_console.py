@@ -127,7 +127,7 @@ def test_on_site_follows_each_persons_last_passage_even_at_the_same_second(store
     )
     rows = views.onsite(store)
     assert [r["name"] for r in rows] == ["Piotr Nowak", "Jan Peeters"]  # longest inside first
-    assert rows[1]["since"] == "2026-03-02 09:50:00" and rows[1]["gate"] == "gate-2"
+    assert rows[1]["since"] == "2026-03-02 09:50:00 CET" and rows[1]["gate"] == "gate-2"
     counts = views.today_counts(store)
     assert (counts["on_site"], counts["admitted"], counts["refused"]) == (2, 3, 1)
 
