@@ -419,3 +419,24 @@ def test_the_refused_page_shows_what_the_gates_only_counted(console) -> None:
     assert "07:12" in table and "gate-2" in table
     assert "bad_card_data" in table and ">4<" in table
     assert "already_inside" in table and ">2<" in table
+
+
+def test_the_terminals_page_shows_a_faulty_reader_and_an_open_enclosure(console) -> None:
+    import json
+
+    from controller import schema
+
+    health = {"flow": "fault", "fault": "tampered", "reader": "no_reader", "camera": "ok",
+              "tamper": "open"}  # fmt: skip
+    with console.store.transaction() as conn:
+        conn.execute(
+            schema.terminals.insert().values(
+                terminal_id="gate-9", direction="in", cert_serial="09", revoked=False,
+                last_state="online", last_status_at=datetime.now(UTC),
+                health=json.dumps(health),
+            )
+        )  # fmt: skip
+    console.login("vera")
+    page = console.client.get("/terminals").text
+    assert "card reader: no_reader" in page and "enclosure open" in page
+    assert "camera: ok" not in page
