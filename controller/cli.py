@@ -349,7 +349,7 @@ def _user(args: argparse.Namespace, config: ControllerConfig, store: Store) -> i
     if args.user_command == "list":
         rows = [
             {"name": a.name, "role": a.role, "disabled": a.disabled,
-             "last_login": a.last_login_at.isoformat(timespec="seconds") if a.last_login_at else ""}
+             "last_login": views.local_time(a.last_login_at)}
             for a in accounts.list_accounts(store)
         ]  # fmt: skip
         print(render(rows, ("name", "role", "disabled", "last_login")))
