@@ -148,11 +148,18 @@ def describe(text: str) -> str:
 def explain(remarks: Iterable[str], last_error: str | None = None) -> list[str]:
     """Each remark or error once, in words: the remarks, then the parts of ``last_error``
     (``CODE: description; ...``) whose code was not already among them."""
-    lines: dict[str, None] = {}
+    return [f"{meaning}: {action}" if action else meaning for meaning, action in
+            explain_parts(remarks, last_error)]  # fmt: skip
+
+
+def explain_parts(remarks: Iterable[str], last_error: str | None = None) -> list[tuple[str, str]]:
+    """``explain`` as (meaning, what to do) pairs, for a page that translates each (the
+    console's catalogs carry these texts); a text not known is (as it came, "")."""
+    parts: dict[tuple[str, str], None] = {}
     seen: set[str] = set()
     for remark in remarks:
         seen.add(remark.strip().upper())
-        lines[describe(remark)] = None
+        parts[_pair(remark, advice(remark))] = None
     for part in (last_error or "").split("; "):
         if not part.strip():
             continue
@@ -162,6 +169,9 @@ def explain(remarks: Iterable[str], last_error: str | None = None) -> list[str]:
         if code in seen or said in seen:
             continue
         seen.add(code)
-        found = advice(code) if code else None
-        lines[str(found) if found is not None else part.strip()] = None
-    return list(lines)
+        parts[_pair(part.strip(), advice(code) if code else None)] = None
+    return list(parts)
+
+
+def _pair(text: str, found: Advice | None) -> tuple[str, str]:
+    return (found.meaning, found.action) if found is not None else (text, "")

@@ -760,7 +760,7 @@ def presence_detail(store: Store, presence_id: int, reveal: bool = False) -> Row
         "validation": row.registry_status or "",
         "remarks": [str(r) for r in json.loads(row.remarks or "[]")],
         "last_error": row.last_error or "",
-        "advice": nsso_texts.explain(
+        "advice": nsso_texts.explain_parts(
             [str(r) for r in json.loads(row.remarks or "[]")],
             row.last_error if row.state not in (schema.REGISTERED, schema.VALIDATED) else None,
         ),
