@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, or_, select
 
-from controller import sameperson, schema
+from controller import heartbeats, sameperson, schema
 from controller.store import Store
 from presence.clock import brussels_date
 from presence.events import MAX_EVENT_BYTES, CheckIn
@@ -144,7 +144,8 @@ def _agrees(scanned: datetime, estimate: datetime | None, received: datetime, sk
 
 
 def _clock_offsets(conn: Connection, terminal_ids: set[str]) -> dict[str, TerminalClock]:
-    """What the live heartbeats of these terminals said about their clocks."""
+    """What the live heartbeats of these terminals said about their clocks (and, for boots
+    none of them pinned, the clock pins they carried)."""
     if not terminal_ids:
         return {}
     t, c = schema.terminals.c, schema.terminal_clocks.c
@@ -157,6 +158,10 @@ def _clock_offsets(conn: Connection, terminal_ids: set[str]) -> dict[str, Termin
         )
     }
     boots: dict[str, dict[str, ClockRef]] = {}
+    # A boot's NTP pin (controller.heartbeats) where no live heartbeat pinned it.
+    for terminal, pins in heartbeats.pins_of(conn, terminal_ids).items():
+        for boot, pin in pins.items():
+            boots.setdefault(terminal, {})[boot] = ClockRef(pin.mono_s, pin.at)
     for row in conn.execute(
         select(c.terminal_id, c.boot_id, c.mono_s, c.seen_at).where(c.terminal_id.in_(terminal_ids))
     ):

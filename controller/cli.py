@@ -14,8 +14,11 @@ from controller import config as config_module
 from controller import console_cli, views
 from controller.config import ControllerConfig
 from controller.errors import ControllerError
+from controller.manage import CANCEL_REASONS
 from controller.output import FORMATS, render
-from controller.store import Store, open_store
+from controller.owner import open_database
+from controller.store import Store
+from presence.cli import Level, share_options, site_dir, site_dir_help
 from presence.clock import brussels_date
 from presence.version import version_line
 
@@ -29,11 +32,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sitegate-controller", description=__doc__)
-    parser.add_argument("--config", default=config_module.DEFAULT_PATH)
-    parser.add_argument(
-        "--reveal", action="store_true", help="show national numbers and Limosa ids in full"
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=version_line("sitegate-controller"))
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="ingest check-ins and relay presences to NSSO")
@@ -62,23 +60,51 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "remove":
             person_parser.add_argument("--employer", help="only this employer's entry")
-        person_parser.add_argument("--reveal", action="store_true", default=argparse.SUPPRESS)
     listing = sub.add_parser("presences", help="list presences")
     listing.add_argument("--date", help="YYYY-MM-DD, today or tomorrow")
-    listing.add_argument("--state", choices=views.schema.STATES)
+    listing.add_argument(
+        "--state",
+        choices=views.schema.STATES,
+        metavar="STATE",
+        help="only presences in this state: "
+        + "; ".join(f"{state}: {words}" for state, words in STATE_WORDS.items()),
+    )
     listing.add_argument("--format", choices=FORMATS, default="table")
     onsite = sub.add_parser("onsite", help="who is on site now (evacuation list)")
     onsite.add_argument("--format", choices=FORMATS, default="table")
     anomalies = sub.add_parser("anomalies", help="presences that need the site manager")
     anomalies.add_argument("--format", choices=FORMATS, default="table")
-    cancel = sub.add_parser("cancel", help="cancel a registration")
-    cancel.add_argument("receipt")
-    cancel.add_argument(
-        "--reason", required=True, choices=("HOLIDAY", "DISEASE", "PLANNING", "C32A")
+    cancel = sub.add_parser(
+        "cancel",
+        help="cancel a registration at NSSO",
+        description="Cancel a registration at NSSO, by its receipt number (see presences). "
+        "NSSO has no update: to correct one, fix the cause, cancel it, then requeue.",
     )
-    pre = sub.add_parser("preregister", help="register tomorrow's planned crew")
+    cancel.add_argument("receipt", help="the registration's NSSO receipt number")
+    cancel.add_argument(
+        "--reason",
+        required=True,
+        choices=CANCEL_REASONS,
+        metavar="REASON",
+        help="why the person does not work here that day: "
+        + "; ".join(f"{code}: {words}" for code, words in CANCEL_REASON_WORDS.items()),
+    )
+    pre = sub.add_parser(
+        "preregister",
+        help="register a day's planned crew ahead (tomorrow by default)",
+        description="Register a day's crew with NSSO ahead, so that an NSSO outage that "
+        "morning blocks nobody at the gate. Without --from: everyone on the roster who is "
+        "valid that day and not blocked.",
+    )
     pre.add_argument("--date", default="tomorrow", help="tomorrow (default), today or YYYY-MM-DD")
-    pre.add_argument("--from", dest="source", type=Path, help="crew CSV (roster columns)")
+    pre.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        metavar="FILE",
+        help="only the people in this CSV (the roster file's columns); without it, the "
+        "whole roster",
+    )
     pre.add_argument("--include-refused", action="store_true", help="also people the gates refuse")
     held = sub.add_parser("quarantine", help="messages the controller refused, and why")
     held.add_argument("--format", choices=FORMATS, default="table")
@@ -88,7 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="store check-ins refused as unknown_terminal or unstorable, if they now pass",
     )
     again = sub.add_parser("requeue", help="send rejected or cancelled presences again")
-    again.add_argument("--state", required=True, choices=("rejected", "cancelled"))
+    again.add_argument(
+        "--state",
+        required=True,
+        choices=("rejected", "cancelled"),
+        help="rejected: refused by NSSO (after you fixed the cause); cancelled: cancelled "
+        "with cancel (to register it again, corrected)",
+    )
     again.add_argument("--date", default="today", help="today (default), tomorrow or YYYY-MM-DD")
     same = sub.add_parser(
         "same-person", help="decide whether a possible_same_person presence is the same person"
@@ -103,9 +135,55 @@ def build_parser() -> argparse.ArgumentParser:
     terminals.add_argument("--format", choices=FORMATS, default="table")
     console_cli.add_commands(sub)
     _add_console_commands(sub)
-    for listing_parser in (listing, onsite, anomalies):  # --reveal after the command too
-        listing_parser.add_argument("--reveal", action="store_true", default=argparse.SUPPRESS)
+    share_options(parser, _global_options)
     return parser
+
+
+STATE_WORDS = {
+    "pending": "waiting to be sent to NSSO",
+    "needs_employer": "no employer known (a national number needs one: see the roster)",
+    "sent": "sent, NSSO's answer not stored yet",
+    "registered": "registered, with a receipt number",
+    "validated": "registered and validated by NSSO",
+    "failed_remarks": "registered, but NSSO's validation gave remarks",
+    "rejected": "refused by NSSO",
+    "missed": "the day passed before NSSO could be reached",
+    "cancelled": "cancelled at NSSO",
+    "possible_same_person": "held: maybe the same person as another presence (same-person)",
+}
+CANCEL_REASON_WORDS = {
+    "HOLIDAY": "on holiday",
+    "DISEASE": "ill",
+    "PLANNING": "the planning changed (also to correct a registration)",
+    "C32A": "temporary unemployment (C3.2A form)",
+}
+
+
+def _global_options(group: argparse._ArgumentGroup, level: Level) -> None:
+    group.add_argument("--dir", default=level.default(None), help=site_dir_help())
+    group.add_argument(
+        "--config",
+        default=level.default(None),
+        metavar="FILE",
+        help="the controller's config (default: controller/controller.toml in the site directory)",
+    )
+    group.add_argument(
+        "--reveal",
+        action="store_true",
+        default=level.default(False),
+        help="show national numbers and Limosa ids in full (recorded in the audit trail)",
+    )
+    group.add_argument(
+        "-v", "--verbose", action="store_true", default=level.default(False),
+        help="debug logging",
+    )  # fmt: skip
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    """``--config``, else ``controller/controller.toml`` in the site directory."""
+    if args.config:
+        return Path(args.config)
+    return site_dir(args.dir) / "controller" / "controller.toml"
 
 
 def _add_console_commands(sub: argparse._SubParsersAction) -> None:
@@ -119,7 +197,14 @@ def _add_console_commands(sub: argparse._SubParsersAction) -> None:
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="a new account (the password is asked for)")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="viewer: reads every page; team-leader: reads, and checks a crew in with a "
+        "phone; manager: also acts (registrations, cancellations, roster, anomalies) and may "
+        "reveal a number",
+    )
     add.add_argument("--password-file", type=Path, help="read the password from this file")
     passwd = user_sub.add_parser("passwd", help="a new password (ends the account's sessions)")
     passwd.add_argument("name")
@@ -132,6 +217,7 @@ def _add_console_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         # The service logs its work; a site manager's command shows only its answer.
@@ -143,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per NSSO call
     try:
-        config = config_module.load(args.config)
-        store = open_store(config.database.url)
+        config = config_module.load(config_path(args))
+        store = open_database(config, argv)
     except ControllerError as exc:
         print(f"sitegate-controller: {exc} [{exc.code}]", file=sys.stderr)
         return EXIT_USAGE if exc.code != "unavailable" else EXIT_FAILED
@@ -214,7 +300,7 @@ def _cancel(args: argparse.Namespace, config: ControllerConfig, store: Store) ->
 
     registry = make_registry(config)
     try:
-        result = cancel(store, registry, args.receipt, args.reason)  # type: ignore[arg-type]
+        result = cancel(store, registry, args.receipt, args.reason)
     finally:
         registry.close()
     print(f"receipt {result.receipt_id}: {result.status or 'cancelled'}")

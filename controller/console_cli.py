@@ -51,7 +51,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--reason",
         default=anomaly_actions.CORRECTION_REASON,
         choices=("HOLIDAY", "DISEASE", "PLANNING", "C32A"),
-        help="NSSO's cancel reason for a registered presence (default PLANNING)",
+        help="NSSO's cancel reason for a registered presence (default PLANNING: the "
+        "planning changed; see cancel --help for the others)",
     )
     ack = anomaly_sub.add_parser("ack", help="acknowledge a missed presence")
     ack.add_argument("presence", type=int)
@@ -67,8 +68,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     trail.add_argument("--action", help="an action or its prefix (roster, export, reveal...)")
     trail.add_argument("--limit", type=int, default=100)
     trail.add_argument("--format", choices=FORMATS, default="table")
-    for listing in (refused, stuck, proof, evacuation):
-        listing.add_argument("--reveal", action="store_true", default=argparse.SUPPRESS)
 
 
 def _day(store: Store, text: str | None) -> date:

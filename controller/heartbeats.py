@@ -16,6 +16,16 @@ must not be:
 
 A live heartbeat with a boot id updates ``terminal_clocks`` (that boot's monotonic reading
 and our time); any live heartbeat updates the wall-clock offset in ``terminals``.
+
+A heartbeat also carries *clock pins* (``presence.messages.ClockPin``): where NTP set the
+terminal's clock right in each of its last boots. A pin does not depend on when it arrives
+(it is the terminal's own pair of readings), so any status may bring one; it dates the
+check-ins of a boot that no live heartbeat pinned (a Pi rebooted with a wrong clock while
+cut from the broker, synchronised, and rebooted again before it got through), and never
+outranks a live heartbeat of the same boot. A synchronised clock is still bounded by ours:
+a pin later than our time (by more than the allowed skew), and every pin of a heartbeat
+that reached us live with a clock that says it is synchronised and is more than the skew
+away from ours, is refused.
 """
 
 from __future__ import annotations
@@ -23,12 +33,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select
 
 from controller import schema
-from presence.messages import TerminalStatus
+from presence.messages import ClockPin, TerminalStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +49,7 @@ BOOTS_KEPT = 32  # per terminal: events of older boots still in an outbox become
 # A wall clock set back makes a terminal's heartbeats look older than the last one: after
 # this long without a usable one, the newest live heartbeat is taken again.
 STALE_REFERENCE_S = 90.0
+PIN_SKEW_MAX_S = 300.0  # the default of ``timing.clock_skew_max_s``
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +76,15 @@ def not_live(status: TerminalStatus, arrived: Arrived) -> str | None:
     return None
 
 
-def record(conn: Connection, terminal: str, status: TerminalStatus, arrived: Arrived) -> None:
-    """Store the status; if it is a live heartbeat newer than the last one, the clocks."""
+def record(
+    conn: Connection,
+    terminal: str,
+    status: TerminalStatus,
+    arrived: Arrived,
+    skew_max_s: float = PIN_SKEW_MAX_S,
+) -> None:
+    """Store the status; if it is a live heartbeat newer than the last one, the clocks; and
+    the clock pins it carries that our clock does not contradict (``skew_max_s``)."""
     t = schema.terminals.c
     previous = conn.execute(
         select(t.clock_offset_s, t.clock_heartbeat_at).where(t.terminal_id == terminal)
@@ -93,6 +111,84 @@ def record(conn: Connection, terminal: str, status: TerminalStatus, arrived: Arr
     elif why not in (None, "no_heartbeat"):
         log.debug("heartbeat of %s does not set its clock: %s", terminal, why)
     conn.execute(schema.terminals.update().where(t.terminal_id == terminal).values(**values))
+    if status.clock_pins:
+        _record_pins(conn, terminal, status, arrived, skew_max_s, live=not_live(status, arrived))
+
+
+def _record_pins(
+    conn: Connection,
+    terminal: str,
+    status: TerminalStatus,
+    arrived: Arrived,
+    skew_max_s: float,
+    live: str | None,
+) -> None:
+    """Keep the pins of boots not yet known (a repeated pin changes nothing)."""
+    if live is None and status.clock_synced and status.at is not None:
+        off = abs((status.at - arrived.received_at).total_seconds())
+        if off > skew_max_s:
+            log.warning(
+                "terminal %s says its clock is synchronised but it is %.0f s off ours: "
+                "its clock pins are not used", terminal, off,
+            )  # fmt: skip
+            return
+    c = schema.terminal_clock_pins.c
+    boots = {pin.boot_id for pin in status.clock_pins}
+    known = set(
+        conn.execute(
+            select(c.boot_id).where(c.terminal_id == terminal, c.boot_id.in_(boots))
+        ).scalars()
+    )
+    for pin in status.clock_pins:
+        if pin.boot_id in known:
+            continue
+        known.add(pin.boot_id)
+        if pin.at > arrived.received_at + timedelta(seconds=skew_max_s):
+            log.warning(
+                "terminal %s: clock pin of boot %s is %.0f s in our future: not used",
+                terminal, pin.boot_id[:8], (pin.at - arrived.received_at).total_seconds(),
+            )  # fmt: skip
+            continue
+        conn.execute(
+            schema.terminal_clock_pins.insert().values(
+                terminal_id=terminal,
+                boot_id=pin.boot_id,
+                mono_s=pin.mono_s,
+                synced_at=pin.at,
+                received_at=arrived.received_at,
+            )
+        )
+        log.info("terminal %s: clock of boot %s pinned by NTP", terminal, pin.boot_id[:8])
+    _forget_old_pins(conn, terminal)
+
+
+def pins_of(conn: Connection, terminal_ids: set[str]) -> dict[str, dict[str, ClockPin]]:
+    """The clock pins kept for these terminals, per terminal and boot."""
+    c = schema.terminal_clock_pins.c
+    found: dict[str, dict[str, ClockPin]] = {}
+    for row in conn.execute(
+        select(c.terminal_id, c.boot_id, c.mono_s, c.synced_at).where(
+            c.terminal_id.in_(terminal_ids)
+        )
+    ):
+        found.setdefault(row.terminal_id, {})[row.boot_id] = ClockPin(
+            row.boot_id, row.mono_s, row.synced_at
+        )
+    return found
+
+
+def _forget_old_pins(conn: Connection, terminal: str) -> None:
+    c = schema.terminal_clock_pins.c
+    kept = (
+        select(c.boot_id)
+        .where(c.terminal_id == terminal)
+        .order_by(c.received_at.desc(), c.synced_at.desc())
+        .limit(BOOTS_KEPT)
+        .scalar_subquery()
+    )
+    conn.execute(
+        schema.terminal_clock_pins.delete().where(c.terminal_id == terminal, c.boot_id.not_in(kept))
+    )
 
 
 def _newer_wall(status: TerminalStatus, arrived: Arrived, previous: object) -> bool:

@@ -512,7 +512,7 @@ class Ingest:
         arrived = heartbeats.Arrived(
             message.received_at, message.retained, message.backlog, message.expiry_left_s
         )
-        heartbeats.record(conn, terminal, status, arrived)
+        heartbeats.record(conn, terminal, status, arrived, self.config.timing.clock_skew_max_s)
         return Handled(message)
 
     def _refusal_summary(self, conn: Connection, message: Incoming, terminal: str) -> Handled:

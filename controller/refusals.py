@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, select
 
-from controller import schema
+from controller import heartbeats, schema
 from controller.checkins import ClockRef
 from controller.store import Store
 from presence.clock import BRUSSELS, brussels_date
@@ -25,7 +25,8 @@ def store_summary(
     conn: Connection, terminal: str, summary: RefusalSummary, received_at: datetime
 ) -> None:
     """Store (or replace) every count of ``summary``, dated by the terminal's clock of the
-    same boot when a live heartbeat pinned it, else by the terminal's wall clock."""
+    same boot when a live heartbeat (or, failing one, NTP: ``heartbeats``) pinned it, else
+    by the terminal's wall clock."""
     boots = _refs(conn, terminal, {c.boot_id for c in summary.counts})
     r = schema.refusal_counts.c
     for count in summary.counts:
@@ -33,13 +34,13 @@ def store_summary(
             (r.terminal_id == terminal) & (r.boot_id == count.boot_id)
             & (r.minute == count.minute) & (r.span == count.span) & (r.reason == count.reason)
         )  # fmt: skip
-        ref = boots.get(count.boot_id)
+        ref, pinned_by = boots.get(count.boot_id, (None, ""))
         values = dict(
             count=count.count,
             terminal_at=count.at,
             clock_synced=count.clock_synced,
             dated_at=count.at if ref is None else ref.moment(count.minute * 60.0),
-            dated_by=_dated_by(count, ref),
+            dated_by=pinned_by or _dated_by(count),
             received_at=received_at,
         )
         if not conn.execute(schema.refusal_counts.update().where(key).values(**values)).rowcount:
@@ -51,26 +52,32 @@ def store_summary(
             )  # fmt: skip
 
 
-def _dated_by(count: RefusalCount, ref: ClockRef | None) -> str:
-    if ref is not None:
-        return "heartbeat"
+def _dated_by(count: RefusalCount) -> str:
     return "terminal" if count.clock_synced else "terminal_unsynced"
 
 
-def _refs(conn: Connection, terminal: str, boot_ids: set[str]) -> dict[str, ClockRef]:
+def _refs(conn: Connection, terminal: str, boot_ids: set[str]) -> dict[str, tuple[ClockRef, str]]:
+    """Each boot's pin and what made it: a live heartbeat, else its NTP clock pin."""
+    found = {
+        boot: (ClockRef(pin.mono_s, pin.at), "ntp_pin")
+        for boot, pin in heartbeats.pins_of(conn, {terminal}).get(terminal, {}).items()
+        if boot in boot_ids
+    }
     c = schema.terminal_clocks.c
     rows = conn.execute(
         select(c.boot_id, c.mono_s, c.seen_at).where(
             c.terminal_id == terminal, c.boot_id.in_(boot_ids)
         )
     )
-    return {row.boot_id: ClockRef(row.mono_s, row.seen_at) for row in rows}
+    found.update({row.boot_id: (ClockRef(row.mono_s, row.seen_at), "heartbeat") for row in rows})
+    return found
 
 
 def listing(store: Store, day: date) -> list[dict[str, object]]:
     """The summarised refusals of ``day`` (Brussels): per minute (or hour), terminal and
     reason, oldest first; ``clock`` says what dated the minute (``heartbeat``: the terminal's
-    monotonic clock pinned by a live heartbeat; ``terminal``: its synchronised clock;
+    monotonic clock pinned by a live heartbeat; ``ntp_pin``: by the moment NTP set its clock
+    right in that boot; ``terminal``: its synchronised clock;
     ``terminal_unsynced``: its clock as it was)."""
     return [
         {

@@ -6,6 +6,15 @@ A batch whose answer never arrived (error after sending, or its controller died:
 ran out) is *in doubt*: before anything in it is sent again, ``searchPresences`` is asked for
 that site and those days and the receipts found are adopted, matched by our client
 reference (DOMAIN.md section 4: NSSO has no idempotency key).
+
+A request given up on may still be on its way (held in the network, retransmitted by TCP)
+and reach NSSO *after* its batch was looked up, found nothing and was sent again: NSSO then
+holds two registrations with one client reference (the second flagged SAME DECLARATION).
+So every search also looks for our client references held twice, and the presences of a
+batch sent more than once stay watched for ``DOUBT_WATCH_S`` after their registration. The
+registration the presence does not hold is cancelled (``DUPLICATE_CANCEL_REASON``) and the
+cancellation audited; one NSSO will not cancel is an anomaly: logged as an error, audited,
+and kept in the presence's ``last_error`` with both receipts.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from controller import sameperson, schema
+from controller import audit, sameperson, schema
 from controller.config import ControllerConfig, resolve
 from controller.errors import ConfigError, ControllerError
 from controller.health import HealthRecorder
@@ -34,7 +43,13 @@ from registry.errors import (
     RegistryRejected,
     RegistryUnavailable,
 )
-from registry.wire import ItemError, PresenceItem, RegistrationResult, SearchCriteria
+from registry.wire import (
+    CancelResult,
+    ItemError,
+    PresenceItem,
+    RegistrationResult,
+    SearchCriteria,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +57,11 @@ BATCH_MAX = 200  # registerPresences takes 1..200 items
 POLL_MAX = 2000  # registrations checked per pass
 LEASE_MARGIN_S = 1.0
 SEARCH_PERIODS_MAX = 31
+# How long a request we gave up on may still reach NSSO: Linux retransmits a TCP segment
+# for about 15.4 minutes (tcp_retries2 = 15) before it gives the connection up.
+DOUBT_WATCH_S = 930.0
+DUPLICATE_CANCEL_REASON = "PLANNING"  # our own planning error, as for a correction
+RELAY_ACTOR = "relay"
 
 STATUS_REGISTERED = "SUCCESSFULLY REGISTERED"
 STATUS_VALIDATED = "VALIDATED"
@@ -59,6 +79,7 @@ class Registry(Protocol):
     def register(self, items: Sequence[PresenceItem]) -> list[RegistrationResult | ItemError]: ...
     def search(self, criteria: SearchCriteria) -> list[RegistrationResult]: ...
     def get(self, receipt_id: str) -> RegistrationResult: ...
+    def cancel(self, items: Sequence[tuple[str, str]]) -> list[CancelResult]: ...
     def close(self) -> None: ...
 
 
@@ -101,6 +122,7 @@ class PassReport:
     adopted: int = 0
     requeued: int = 0
     polled: int = 0
+    duplicates_cancelled: int = 0
     unavailable: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -478,10 +500,13 @@ class Relay:
             except RegistryError:
                 self._release(batch_id)
                 raise
+            kept: dict[int, str] = {}
             with self.store.transaction() as conn:
                 for row in rows:
-                    result = found.get(row.client_ref)
+                    held = found.get(row.client_ref)
+                    result = held[0] if held else None
                     if result is not None:
+                        kept[row.id] = result.receipt_id
                         report.adopted += 1
                         self._apply_result(conn, row.id, result, batch_id=batch_id)
                     else:
@@ -495,6 +520,9 @@ class Relay:
         else:
             with self.store.transaction() as conn:
                 self._finish_batch(conn, batch_id, "resolved", None)
+            for row in rows:
+                if row.id in kept:
+                    self._cancel_extras(row.id, kept[row.id], found[row.client_ref], report)
         log.info(
             "in-doubt batch %s resolved: %d adopted, %d to send again",
             batch_id,
@@ -502,8 +530,10 @@ class Relay:
             report.requeued,
         )
 
-    def _search(self, days: list[date]) -> dict[str, RegistrationResult]:
-        found: dict[str, RegistrationResult] = {}
+    def _search(self, days: list[date]) -> dict[str, list[RegistrationResult]]:
+        """The registrations NSSO holds for this site on ``days`` that are not cancelled,
+        per client reference (more than one: a request that arrived late, see above)."""
+        found: dict[str, list[RegistrationResult]] = {}
         for start in range(0, len(days), SEARCH_PERIODS_MAX):
             chunk = days[start : start + SEARCH_PERIODS_MAX]
             criteria = SearchCriteria(
@@ -511,8 +541,54 @@ class Relay:
             )
             for result in self.registry.search(criteria):
                 if result.client_reference and result.status != STATUS_CANCELLED:
-                    found.setdefault(result.client_reference, result)
+                    held = found.setdefault(result.client_reference, [])
+                    if all(r.receipt_id != result.receipt_id for r in held):
+                        held.append(result)
         return found
+
+    # --- a registration made twice -------------------------------------------------------
+
+    def _cancel_extras(
+        self,
+        presence_id: int,
+        receipt_id: str,
+        held: list[RegistrationResult],
+        report: PassReport,
+    ) -> None:
+        """NSSO holds ``held`` for the presence's client reference and the presence holds
+        ``receipt_id``: cancel the others. A registry that cannot be reached raises (the
+        next search finds them again); one that refuses makes an anomaly."""
+        extras = [r.receipt_id for r in held if r.receipt_id != receipt_id]
+        if not extras:
+            return
+        answers = self.registry.cancel([(extra, DUPLICATE_CANCEL_REASON) for extra in extras])
+        now = self.clock.now()
+        target = f"presence {presence_id}"
+        with self.store.transaction() as conn:
+            for answer in answers:
+                if not answer.errors:
+                    report.duplicates_cancelled += 1
+                    detail = (
+                        f"NSSO held registration {answer.receipt_id} beside {receipt_id} for "
+                        "the same client reference (a request that reached it late): cancelled"
+                    )
+                    audit.record(conn, at=now, who=RELAY_ACTOR, action="duplicate_cancelled",
+                                 target=target, detail=detail)  # fmt: skip
+                    log.warning("%s: %s", target, detail)
+                    continue
+                codes = ", ".join(f"{e.code} ({e.description})" for e in answer.errors)
+                detail = (
+                    f"NSSO holds registration {answer.receipt_id} beside {receipt_id} for the "
+                    f"same client reference and refused to cancel it: {codes}; cancel it by hand"
+                )
+                audit.record(conn, at=now, who=RELAY_ACTOR, action="duplicate_not_cancelled",
+                             target=target, detail=detail)  # fmt: skip
+                conn.execute(
+                    schema.presences.update()
+                    .where(schema.presences.c.id == presence_id)
+                    .values(last_error=detail[:2000], updated_at=now)
+                )
+                log.error("%s: %s", target, detail)
 
     def _release(self, batch_id: int) -> None:
         with self.store.transaction() as conn:
@@ -530,10 +606,15 @@ class Relay:
         p = schema.presences.c
         now = self.clock.now()
         due = now - timedelta(seconds=self.config.timing.poll_interval_s)
+        watched = and_(  # sent more than once: a late request may still land (see above)
+            p.state.in_((schema.VALIDATED, schema.FAILED_REMARKS)),
+            p.attempts > 1,
+            p.registered_at > now - timedelta(seconds=DOUBT_WATCH_S),
+        )
         with self.store.transaction() as conn:
             rows = conn.execute(
-                select(p.id, p.client_ref, p.receipt_id, p.date)
-                .where(p.state == schema.REGISTERED, p.receipt_id.is_not(None))
+                select(p.id, p.client_ref, p.receipt_id, p.date, p.state)
+                .where(or_(p.state == schema.REGISTERED, watched), p.receipt_id.is_not(None))
                 .where(p.workplace_id == self.workplace)
                 .where(or_(p.polled_at.is_(None), p.polled_at < due))
                 .where(and_(p.registered_at.is_not(None), p.registered_at < due))
@@ -543,8 +624,15 @@ class Relay:
         if not rows:
             return
         found = self._search(sorted({r.date for r in rows}))
-        by_receipt = {r.receipt_id: r for r in found.values()}
         for row in rows:
+            held = found.get(row.client_ref, [])
+            if len(held) > 1:
+                self._cancel_extras(row.id, row.receipt_id, held, report)
+        by_receipt = {r.receipt_id: r for results in found.values() for r in results}
+        for row in rows:
+            if row.state != schema.REGISTERED:
+                self._watched(row.id)
+                continue
             result = by_receipt.get(row.receipt_id)
             if result is None:
                 try:
@@ -554,6 +642,15 @@ class Relay:
                     continue
             report.polled += 1
             self._polled(row.id, result, None)
+
+    def _watched(self, presence_id: int) -> None:
+        p = schema.presences.c
+        with self.store.transaction() as conn:
+            conn.execute(
+                schema.presences.update()
+                .where(p.id == presence_id)
+                .values(polled_at=self.clock.now())
+            )
 
     def _polled(
         self, presence_id: int, result: RegistrationResult | None, error: str | None

@@ -327,6 +327,19 @@ terminal_clocks = Table(
     Column("seen_at", UtcDateTime, nullable=False),
 )
 
+# Where NTP set a terminal's clock right in one boot (presence.messages.ClockPin), as its
+# heartbeats carried it: dates the check-ins of a boot no live heartbeat pinned
+# (controller.heartbeats).
+terminal_clock_pins = Table(
+    "terminal_clock_pins",
+    metadata,
+    Column("terminal_id", String(64), primary_key=True),
+    Column("boot_id", String(36), primary_key=True),
+    Column("mono_s", Float, nullable=False),
+    Column("synced_at", UtcDateTime, nullable=False),  # the terminal's synchronised clock
+    Column("received_at", UtcDateTime, nullable=False),
+)
+
 # Refusals a terminal kept only in its local log, summarised per reason and minute of its
 # monotonic clock (presence.messages.RefusalCount); ``dated_at`` is our estimate of the
 # bucket's start. Totals are the sum over ``span`` 1 and 60 rows.
@@ -343,7 +356,8 @@ refusal_counts = Table(
     Column("terminal_at", UtcDateTime, nullable=False),
     Column("clock_synced", Boolean, nullable=False),
     Column("dated_at", UtcDateTime, nullable=False),
-    Column("dated_by", String(20), nullable=False),  # heartbeat | terminal | terminal_unsynced
+    # heartbeat | ntp_pin | terminal | terminal_unsynced (controller.refusals)
+    Column("dated_by", String(20), nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     UniqueConstraint("terminal_id", "boot_id", "minute", "span", "reason", name="uq_refusal_count"),
     Index("ix_refusal_counts_dated", "dated_at"),

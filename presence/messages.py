@@ -173,6 +173,23 @@ class TerminalStatus:
     boot_id: str | None = None
     mono_s: float | None = None
     expiry_s: int | None = None
+    # Where NTP set the clock right in recent boots (``ClockPin``): check-ins of a boot that
+    # never reached the controller with a live heartbeat are dated by them.
+    clock_pins: tuple[ClockPin, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClockPin:
+    """The moment a terminal's clock became NTP-synchronised in one boot: its monotonic
+    reading then and its (then right) wall clock. The pair dates any moment of that boot by
+    monotonic distance, also the check-ins taken before the sync with a wrong clock."""
+
+    boot_id: str
+    mono_s: float
+    at: datetime
+
+
+MAX_CLOCK_PINS = 8  # in one status
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,6 +381,32 @@ def encode_status(status: TerminalStatus) -> bytes:
     )
 
 
+def _encode_pins(pins: Sequence[ClockPin]) -> list[dict[str, Any]]:
+    return [
+        {"boot_id": p.boot_id, "mono_s": round(p.mono_s, 6), "at": p.at.isoformat()} for p in pins
+    ]
+
+
+def _decode_pins(value: Any) -> tuple[ClockPin, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_CLOCK_PINS:
+        raise ValueError("clock_pins")
+    pins = []
+    for item in value:
+        boot_id, mono, at = item["boot_id"], item["mono_s"], _optional_aware(item["at"])
+        if (
+            not is_boot_id(boot_id)
+            or not isinstance(mono, int | float)
+            or isinstance(mono, bool)
+            or not 0 <= mono < MAX_MONO_S
+            or at is None
+        ):
+            raise ValueError("clock_pins")
+        pins.append(ClockPin(boot_id, float(mono), at))
+    return tuple(pins)
+
+
 def _status_clock(status: TerminalStatus) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if status.boot_id is not None and status.mono_s is not None:
@@ -371,6 +414,8 @@ def _status_clock(status: TerminalStatus) -> dict[str, Any]:
         fields["mono_s"] = round(status.mono_s, 6)
     if status.expiry_s is not None:
         fields["expiry_s"] = status.expiry_s
+    if status.clock_pins:
+        fields["clock_pins"] = _encode_pins(status.clock_pins)
     return fields
 
 
@@ -413,6 +458,7 @@ def decode_status(payload: bytes) -> TerminalStatus:
             boot_id=boot_id,
             mono_s=mono_s,
             expiry_s=expiry_s,
+            clock_pins=_decode_pins(body.get("clock_pins")),
         )
     except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise _shape("status", exc) from None

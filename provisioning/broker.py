@@ -34,6 +34,14 @@ MAX_PACKET_BYTES = MAX_MESSAGE_BYTES + PACKET_OVERHEAD
 MAX_QUEUED_MESSAGES = 100_000
 MAX_QUEUED_BYTES = 256 * 1024 * 1024
 MAX_INFLIGHT_MESSAGES = 100
+# mosquitto writes its sessions, subscriptions and queued messages to disk every this many
+# seconds (its default is 1,800) and at a clean exit. After a crash (SIGKILL, power cut) it
+# comes back with what it last saved: a controller whose session is older than that has no
+# subscription until it reconnects, and check-ins published meanwhile reach nobody (the
+# terminals send them again when the controller's site config shows it is back,
+# terminal.link). The file holds at most MAX_QUEUED_BYTES of queued messages; usually
+# a few kilobytes.
+AUTOSAVE_INTERVAL_S = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,9 @@ def mosquitto_conf(files: BrokerFiles, port: int | str = DEFAULT_PORT, bind: str
             "# (/var/lib/mosquitto/, set in /etc/mosquitto/mosquitto.conf: not repeated here,",
             "# mosquitto refuses a second one).",
             "persistence true",
+            "# Saved every few seconds, not only at a clean exit: a crashed broker comes back",
+            "# with the sessions and subscriptions it had (see provisioning/broker.py).",
+            f"autosave_interval {AUTOSAVE_INTERVAL_S}",
             "# QoS 1 packets are tiny: without this each round trip waits for a delayed ack.",
             "set_tcp_nodelay true",
             "",

@@ -17,15 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from presence.cli import Level, share_options, site_dir, site_dir_help
 from presence.version import version_line
-from provisioning import dynsec, site_setup, terminal_admin
+from provisioning import console_cert, dynsec, site_setup, terminal_admin
+from provisioning.controller_config import SIMULATION_ENDPOINT, STATE_DIR
 from provisioning.errors import ProvisioningError
 from provisioning.live_broker import PID_FILE, Applied, LiveBroker
 from provisioning.site import SECTORS
 from provisioning.terminals import DIRECTIONS
 
 PROG = "sitegate-provision"
-DEFAULT_DIR = "/etc/sitegate"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NOT_APPLIED = 3  # the site's files are written; the running broker is not changed
@@ -36,12 +37,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see {PROG} --help)\n")
 
 
-def _site_dir(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    default = os.environ.get("SITEGATE_SITE_DIR", DEFAULT_DIR)
-    help_text = "the site directory" if required else f"the site directory (default {default})"
-    parser.add_argument(
-        "--dir", required=required, default=None if required else default, help=help_text
-    )
+def _global_options(group: argparse._ArgumentGroup, level: Level) -> None:
+    group.add_argument("--dir", default=level.default(None), help=site_dir_help())
+    group.add_argument(
+        "-v", "--verbose", action="store_true", default=level.default(False),
+        help="log what is written",
+    )  # fmt: skip
 
 
 def _pid_file(parser: argparse.ArgumentParser) -> None:
@@ -55,14 +56,26 @@ def _pid_file(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what is written")
     parser.add_argument("--version", action="version", version=version_line(PROG))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    init = sub.add_parser("init-site", help="create the site's CA, broker and controller config")
+    init = sub.add_parser(
+        "init-site",
+        help="create the site's CA, broker and controller config",
+        description="Create a site in --dir (an empty or new directory): its certificate "
+        "authority, the broker's drop-in and certificates, the controller's config and "
+        "credentials. First says whether presence registration is mandatory for the site.",
+    )
     init.add_argument("--workplace", required=True, help="workplace id (Declaration of Works)")
     init.add_argument("--company", required=True, help="KBO/BCE number of the main contractor")
-    init.add_argument("--sector", required=True, choices=SECTORS)
+    init.add_argument(
+        "--sector",
+        required=True,
+        choices=SECTORS,
+        help="construction: mandatory from EUR 500,000 (works begun from 2016-03-01; EUR "
+        "800,000 before); concrete: ready-mixed concrete deliveries, the same rules; meat: "
+        "always (FAVV/AFSCA-approved plants), no --contract-amount needed",
+    )
     init.add_argument("--contract-amount", help="total contract amount in EUR")
     init.add_argument("--works-start", required=True, help="date the works began, YYYY-MM-DD")
     init.add_argument("--name", help="site name for the poster and reports")
@@ -70,14 +83,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--broker-host",
         action="append",
         default=[],
-        help="name or address terminals use to reach the broker (repeatable; first is used)",
+        help="name or address terminals use to reach the broker (repeatable; the first goes "
+        "into the terminals' config, all into the broker's certificate; default: this "
+        "machine's name)",
     )
-    init.add_argument("--broker-port", type=int, default=8883)
-    _site_dir(init, required=True)
+    init.add_argument("--broker-port", type=int, default=8883, help="default %(default)s")
+    init.add_argument(
+        "--broker-bind",
+        default="",
+        metavar="ADDRESS",
+        help="the address the broker listens on, e.g. 127.0.0.1 to try a site on one "
+        "machine (default: every interface, for the terminals on the site's network)",
+    )
+    init.add_argument(
+        "--state-dir",
+        default=STATE_DIR,
+        metavar="DIR",
+        help="where the controller keeps its SQLite database (default %(default)s, which "
+        "systemd creates for the service user; give your own to run it by hand)",
+    )
+    init.add_argument(
+        "--registry-endpoint",
+        default=SIMULATION_ENDPOINT,
+        metavar="URL",
+        help="NSSO's PresenceRegistration endpoint (default: NSSO's simulation environment, "
+        "%(default)s; the stand-in sitegate-registry for a trial)",
+    )
+    init.add_argument(
+        "--web-port",
+        type=int,
+        default=console_cert.PORT,
+        help="the web console's HTTPS port (default %(default)s)",
+    )
 
     add = sub.add_parser("add-terminal", help="create a terminal's credentials, config, bundle")
     add.add_argument("name", help="terminal id, e.g. gate-1")
-    add.add_argument("--direction", required=True, choices=DIRECTIONS)
+    add.add_argument(
+        "--direction",
+        required=True,
+        choices=DIRECTIONS,
+        help="in: an entrance, where people check in; out: an exit, where they check out",
+    )
     add.add_argument(
         "--set",
         dest="settings",
@@ -86,25 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="a terminal.toml setting, e.g. keypad.backend=evdev (repeatable)",
     )
-    _site_dir(add)
     _pid_file(add)
 
-    listing = sub.add_parser("list-terminals", help="list the site's terminals")
-    _site_dir(listing)
+    sub.add_parser("list-terminals", help="list the site's terminals")
 
     revoke = sub.add_parser("revoke-terminal", help="revoke a terminal's certificate")
     revoke.add_argument("name")
-    _site_dir(revoke)
     _pid_file(revoke)
 
     rotate = sub.add_parser("rotate-terminal", help="issue a terminal a new key and certificate")
     rotate.add_argument("name")
-    _site_dir(rotate)
     _pid_file(rotate)
 
     poster = sub.add_parser("poster", help="make the A4 entrance poster")
     poster.add_argument("--out", required=True, help="FILE.pdf or FILE.png")
-    _site_dir(poster)
+    share_options(parser, _global_options)
     return parser
 
 
@@ -119,6 +161,10 @@ def _init_site(args: argparse.Namespace) -> int:
         name=args.name,
         broker_hosts=args.broker_host,
         broker_port=args.broker_port,
+        broker_bind=args.broker_bind,
+        state_dir=args.state_dir,
+        registry_endpoint=args.registry_endpoint,
+        web_port=args.web_port,
     )
     duty = site_setup.init_site(request)
     verdict = "mandatory" if duty.mandatory else "not mandatory"
@@ -198,6 +244,7 @@ def _outcome(applied: Applied, what: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.dir = str(site_dir(args.dir))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -15,8 +15,15 @@ CA_NAME = "ca.pem"
 CERT_NAME = "controller.pem"
 KEY_NAME = "controller.key"
 TERMINALS_NAME = "terminals.toml"
-DATABASE_URL = "sqlite:////var/lib/sitegate/controller.db"  # StateDirectory=sitegate
+STATE_DIR = "/var/lib/sitegate"  # systemd StateDirectory=sitegate
+DATABASE_NAME = "controller.db"
+DATABASE_URL = f"sqlite:///{STATE_DIR}/{DATABASE_NAME}"
 SIMULATION_ENDPOINT = "https://services-sim.socialsecurity.be/PresenceRegistration/v1"
+
+
+def database_url(state_dir: str) -> str:
+    """The SQLite database in ``state_dir`` (an absolute path)."""
+    return f"sqlite:///{state_dir.rstrip('/')}/{DATABASE_NAME}"
 
 
 def controller_toml(

@@ -26,7 +26,10 @@ from provisioning.controller_config import (
     CERT_NAME,
     CONFIG_NAME,
     KEY_NAME,
+    SIMULATION_ENDPOINT,
+    STATE_DIR,
     controller_toml,
+    database_url,
 )
 from provisioning.errors import ProvisioningError
 from provisioning.fileset import PRIVATE_DIR, PUBLIC, SECRET, FileSet
@@ -54,6 +57,21 @@ class SiteRequest:
     name: str | None = None
     broker_hosts: Sequence[str] = ()
     broker_port: int = 8883
+    broker_bind: str = ""  # the address the broker listens on; "" = every interface
+    state_dir: str = STATE_DIR  # the controller's database directory
+    registry_endpoint: str = SIMULATION_ENDPOINT
+    web_port: int = console_cert.PORT
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where the broker listens and where the controller keeps its state: checked, not part
+    of the site's record (nothing after init-site needs them)."""
+
+    broker_bind: str
+    database_url: str
+    registry_endpoint: str
+    web_port: int
 
 
 def _identifier_error(exc: InvalidIdentifier) -> ProvisioningError:
@@ -89,6 +107,28 @@ def _check_site(request: SiteRequest) -> tuple[SiteRecord, Obligation]:
     return record, duty
 
 
+def _check_placement(request: SiteRequest) -> Placement:
+    bind = request.broker_bind.strip()
+    if bind:
+        try:
+            ipaddress.ip_address(bind)
+        except ValueError:
+            raise ProvisioningError(
+                "bad_bind", f"broker bind address {bind!r} is not an IP address (e.g. 127.0.0.1)"
+            ) from None
+    state = request.state_dir.strip()
+    if not state or any(c.isspace() or c in "?#%" for c in state):
+        raise ProvisioningError(
+            "bad_state_dir", f"state directory {state!r}: a path without spaces, ?, # or %"
+        )
+    endpoint = request.registry_endpoint.strip()
+    if not endpoint.startswith(("http://", "https://")) or any(c.isspace() for c in endpoint):
+        raise ProvisioningError("bad_endpoint", f"registry endpoint {endpoint!r}: an http(s) URL")
+    if not 0 < request.web_port < 65536:
+        raise ProvisioningError("bad_port", f"console port {request.web_port}: 1 to 65535")
+    return Placement(bind, database_url(os.path.abspath(state)), endpoint, request.web_port)
+
+
 def _default_host() -> str:
     return os.uname().nodename or "localhost"
 
@@ -115,6 +155,7 @@ def _check_new_site_dir(layout: SiteLayout) -> None:
 def init_site(request: SiteRequest, clock: Clock | None = None) -> Obligation:
     layout = SiteLayout.at(request.directory)
     record, duty = _check_site(request)
+    placement = _check_placement(request)
     _check_new_site_dir(layout)
     now = (clock or SystemClock()).now()
     workplace = str(record.workplace_id)
@@ -124,20 +165,26 @@ def init_site(request: SiteRequest, clock: Clock | None = None) -> Obligation:
     files.directory(layout.ca_dir, PRIVATE_DIR)
     files.write(layout.ca_key, pki.key_pem(ca.key), SECRET)
     files.write(layout.ca_cert, pki.cert_pem(ca.cert))
-    _stage_broker(files, layout, record, ca, now)
-    _stage_controller(files, layout, record, ca, now)
+    _stage_broker(files, layout, record, ca, now, placement.broker_bind)
+    _stage_controller(files, layout, record, ca, now, placement)
     files.commit()
     log.info("site %s set up in %s", workplace, layout.root)
     return duty
 
 
 def _stage_broker(
-    files: FileSet, layout: SiteLayout, record: SiteRecord, ca: pki.Issued, now: datetime
+    files: FileSet,
+    layout: SiteLayout,
+    record: SiteRecord,
+    ca: pki.Issued,
+    now: datetime,
+    bind: str = "",
 ) -> None:
     hosts = tuple(dict.fromkeys([*record.broker_hosts, *LOOPBACK_HOSTS]))
     server = pki.issue(ca, record.broker_hosts[0], "server", now, hosts)
     paths = BrokerFiles.in_dir(layout.broker_dir)
-    files.write(layout.broker_dir / "mosquitto.conf", mosquitto_conf(paths, record.broker_port))
+    conf = mosquitto_conf(paths, record.broker_port, bind)
+    files.write(layout.broker_dir / "mosquitto.conf", conf)
     files.write(paths.dynsec_file, dynsec.render(str(record.workplace_id), []))
     files.write(paths.ca_file, pki.cert_pem(ca.cert))
     files.write(paths.cert_file, pki.cert_pem(server.cert))
@@ -150,21 +197,25 @@ def _stage_broker(
 
 
 def _stage_controller(
-    files: FileSet, layout: SiteLayout, record: SiteRecord, ca: pki.Issued, now: datetime
+    files: FileSet,
+    layout: SiteLayout,
+    record: SiteRecord,
+    ca: pki.Issued,
+    now: datetime,
+    placement: Placement,
 ) -> None:
     """The controller reaches the broker on the same machine, through loopback."""
     controller = pki.issue(ca, CONTROLLER_USER, "client", now)
     directory = layout.controller_dir
-    text = (
-        controller_toml(
-            str(record.workplace_id),
-            record.company_id.digits,
-            record.name,
-            LOOPBACK_HOSTS[1],
-            record.broker_port,
-        )
-        + console_cert.web_section()
-    )
+    text = controller_toml(
+        str(record.workplace_id),
+        record.company_id.digits,
+        record.name,
+        LOOPBACK_HOSTS[1],
+        record.broker_port,
+        database_url=placement.database_url,
+        registry_endpoint=placement.registry_endpoint,
+    ) + console_cert.web_section(placement.web_port)
     _check_with_controller_parser(text, directory / CONFIG_NAME)
     files.write(directory / CONFIG_NAME, text)
     files.write(directory / CA_NAME, pki.cert_pem(ca.cert))

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from controller import schema, views
+from presence.cli import Level, share_options, site_dir_help
 from presence.clock import BRUSSELS, brussels_date
 from presence.version import version_line
 from sim.belpic import BelpicCard, IdentityFields, card_number
@@ -248,32 +249,103 @@ def stay(site: DemoSite) -> None:
         print("-- stopping the site")
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["chaos"]:  # sitegate-demo chaos: the fault campaign (sim/chaos)
-        from sim.chaos.cli import main as chaos
+COMMANDS = ("shift", "chaos", "terminal")
 
-        return chaos(argv[1:])
+
+def build_parser() -> argparse.ArgumentParser:
+    from sim import terminal_prompt
+    from sim.chaos import cli as chaos_cli
+
     parser = argparse.ArgumentParser(
         prog="sitegate-demo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="sitegate-demo chaos --help: the fault campaign",
+        epilog="Without a command: the shift. sitegate-demo COMMAND --help: its options.",
     )
     parser.add_argument("--version", action="version", version=version_line("sitegate-demo"))
-    parser.add_argument("--dir", type=Path, help="work directory to keep (default: a temp one)")
-    parser.add_argument("--keep", action="store_true", help="keep the temp work directory")
-    parser.add_argument("--seed", type=int, default=2026, help="which crew")
-    parser.add_argument("--no-pcscd", action="store_true", help="fake card reader everywhere")
-    parser.add_argument(
+    sub = parser.add_subparsers(dest="command", metavar="{shift,chaos,terminal}")
+    shift = sub.add_parser(
+        "shift",
+        help="the whole site on this machine, playing a morning shift (the default)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    shift.add_argument("--seed", type=int, default=2026, help="which crew (default %(default)s)")
+    shift.add_argument("--keep", action="store_true", help="keep the temporary work directory")
+    shift.add_argument(
         "--stay", action="store_true", help="keep the site and its console up after the shift"
     )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    chaos = sub.add_parser(
+        "chaos", help="the fault campaign (make chaos)", description=chaos_cli.DESCRIPTION
+    )
+    chaos_cli.add_arguments(chaos)
+    terminal = sub.add_parser(
+        "terminal",
+        help="a simulated turnstile of your site, driven from the keyboard",
+        description=terminal_prompt.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=terminal_prompt.HELP,
+    )
+    terminal_prompt.add_arguments(terminal)
+    share_options(parser, _global_options)
+    return parser
+
+
+def _global_options(group: argparse._ArgumentGroup, level: Level) -> None:
+    group.add_argument(
+        "--dir",
+        default=level.default(None),
+        help="shift, chaos: the work directory to keep (default: a temporary one); "
+        "terminal: " + site_dir_help(),
+    )
+    group.add_argument(
+        "--no-pcscd",
+        action="store_true",
+        default=level.default(False),
+        help="shift, chaos: the in-process card reader everywhere, not pcscd + vpcd",
+    )
+    group.add_argument(
+        "-v", "--verbose", action="store_true", default=level.default(False),
+        help="log what happens",
+    )  # fmt: skip
+
+
+def with_default_command(argv: list[str]) -> list[str]:
+    """Without a command, the shift (what `make demo` runs); ``--help`` alone is the
+    demo's own help."""
+    asks_top = any(a in ("-h", "--help", "--version") for a in argv)
+    if any(a in COMMANDS for a in argv) or asks_top:
+        return list(argv)
+    return ["shift", *argv]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(with_default_command(sys.argv[1:] if argv is None else argv))
+    if args.command == "chaos":
+        from sim.chaos import cli as chaos_cli
+
+        return chaos_cli.run_parsed(parser, args)
+    if args.command == "terminal":
+        from sim import terminal_prompt
+
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.ERROR,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        return terminal_prompt.run(args)
+    return run_shift(args)
+
+
+def run_shift(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     started = time.monotonic()
     today = brussels_date(datetime.now(UTC))
     crew = morning_crew(today, args.seed)
-    workdir = args.dir or Path(tempfile.mkdtemp(prefix="sitegate-demo-"))
+    workdir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="sitegate-demo-"))
     print(f"sitegate demo: {len(crew)} workers, work directory {workdir}")
     with DemoSite(workdir, crew, today, use_pcscd=not args.no_pcscd) as site:
         print(f"site {site.nsso.endpoint} | broker 127.0.0.1:{site.broker.port} | "

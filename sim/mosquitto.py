@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from provisioning.broker import (
+    AUTOSAVE_INTERVAL_S,
     MAX_INFLIGHT_MESSAGES,
     MAX_PACKET_BYTES,
     MAX_QUEUED_BYTES,
@@ -44,7 +45,11 @@ def default_config(port: int, persistence_dir: Path | None = None) -> str:
         "set_tcp_nodelay true",
     ]
     if persistence_dir is not None:
-        lines += ["persistence true", f"persistence_location {persistence_dir}/"]
+        lines += [
+            "persistence true",
+            f"persistence_location {persistence_dir}/",
+            f"autosave_interval {AUTOSAVE_INTERVAL_S}",  # as on a site
+        ]
     else:
         lines.append("persistence false")
     return "\n".join(lines) + "\n"
@@ -134,6 +139,13 @@ class MosquittoBroker:
             self.stop()
             raise RuntimeError(f"mosquitto did not listen on {self.port}: {self.log_tail()}")
         return self
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, so mosquitto keeps only what it last autosaved."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        self._process = None
 
     def stop(self) -> None:
         if self._process is None:

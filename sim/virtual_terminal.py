@@ -19,7 +19,7 @@ from presence.clock import Clock
 from sim.belpic import BelpicCard
 from sim.pcscd import CardSlot
 from terminal.app import App
-from terminal.config import load
+from terminal.config import TerminalConfig, load
 from terminal.flows.checkin import Decided
 
 DECISION_TIMEOUT_S = 10.0
@@ -45,13 +45,13 @@ class VirtualTerminal:
 
     def __init__(
         self,
-        config_path: Path,
+        config_path: Path | TerminalConfig,
         card_slot: CardSlot | None = None,
         *,
         clock: Clock | None = None,
         clock_probe: Callable[[], bool] = clock_is_synchronised,
     ) -> None:
-        self.config = load(config_path)
+        self.config = config_path if isinstance(config_path, TerminalConfig) else load(config_path)
         self.id = self.config.terminal.id
         self.app = App(self.config, clock=clock, clock_probe=clock_probe)
         self.card_slot = card_slot

@@ -61,7 +61,9 @@ class App:
         self._closers: list[Callable[[], None]] = []
         self.outbox = Outbox(config.outbox_path, outbox_capacity, self.clock)
         self._closers.append(self.outbox.close)
-        self.clock_sync = ClockSync(clock_probe)
+        self.clock_sync = ClockSync(
+            clock_probe, clock=self.clock, on_pin=self.outbox.save_clock_pin
+        )
         self._closers.append(self.clock_sync.close)
         try:
             self.gate = wiring.build_gate(config, self.events, pin_factory, self.clock)

@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 
+from presence.cli import Level, share_options
 from presence.version import version_line
 from terminal import config as terminal_config
 from terminal.config import ConfigError, TerminalConfig
@@ -28,14 +29,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sitegate-terminal", description="The program that runs on each turnstile."
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     parser.add_argument("--version", action="version", version=version_line("sitegate-terminal"))
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the turnstile: readers, gate, outbox and MQTT link")
-    run.add_argument("--config", default=DEFAULT_CONFIG)
+    sub.add_parser("run", help="run the turnstile: readers, gate, outbox and MQTT link")
     check = sub.add_parser("check-config", help="check a terminal.toml and summarise it")
-    check.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
+    check.add_argument(
+        "file", nargs="?", metavar="FILE", help="the config to check (else --config's)"
+    )
+    share_options(parser, _global_options)
     return parser
+
+
+def _global_options(group: argparse._ArgumentGroup, level: Level) -> None:
+    group.add_argument(
+        "--config",
+        default=level.default(DEFAULT_CONFIG),
+        metavar="FILE",
+        help=f"the terminal's config (default {DEFAULT_CONFIG}, where the bundle is installed)",
+    )
+    group.add_argument(
+        "-v", "--verbose", action="store_true", default=level.default(False),
+        help="log at DEBUG level",
+    )  # fmt: skip
 
 
 def summary(config: TerminalConfig) -> str:
@@ -63,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    path = args.config
+    path = getattr(args, "file", None) or args.config
     try:
         config = terminal_config.load(path)
     except ConfigError as exc:

@@ -11,7 +11,9 @@ and the controller pins this boot's clock to its own by heartbeats that reach it
 client-side queue, no redelivery from a persistent session) with a message expiry of
 ``HEARTBEAT_EXPIRY_S`` (a broker that queues it anyway drops it, and tells the controller
 how long it waited), and after every (re)connect it goes *before* the outbox's events, so
-the events of a new boot find a heartbeat of that boot already there.
+the events of a new boot find a heartbeat of that boot already there. A heartbeat also
+carries the clock pins of the last boots (``terminal.timesync``): the events of a boot that
+ended before any of its heartbeats got through are dated by them.
 
 Refusals kept only in the refusal log are summarised (``terminal.refusal_log``) and the
 counts are published on the status topic, not retained, at QoS 1, with every heartbeat until
@@ -21,7 +23,12 @@ Nothing here is ever waited on by a decision: the flow commits to the outbox and
 ``notify()``, which only wakes the publisher thread. The publisher sends unacknowledged events
 in ``seq`` order, at most ``WINDOW`` ahead of the acks; after every (re)connect, and when the
 oldest sent event has waited ``RESEND_AFTER_S`` for its ack, it starts again from the oldest
-unacknowledged one (the controller de-duplicates by ``event_id``). An event leaves the outbox
+unacknowledged one (the controller de-duplicates by ``event_id``). It also starts again when
+the controller shows it is (back) on the broker: the controller publishes the site config
+right after it subscribes, so a config that reaches us as a live publication (not the
+broker's retained copy) means that events sent before it may have gone to nobody (a broker
+restarted without the controller's session delivers them to no one) and are sent again
+at once rather than after ``RESEND_AFTER_S``. An event leaves the outbox
 on the controller's ack, never on PUBACK; one ack message may name several events (the
 controller answers a commit group at once), and the single-ack form is still accepted.
 """
@@ -218,6 +225,8 @@ class Link:
                 self._ack(bytes(message.payload))
             elif message.topic == self.config_topic:
                 self._site_config(bytes(message.payload))
+                if not message.retain:
+                    self._controller_back()
             else:
                 log.warning("message on unexpected topic %s ignored", message.topic[:100])
         except Exception as exc:
@@ -249,6 +258,20 @@ class Link:
         with self._wake:
             for event_id in done:
                 self._sent.pop(event_id, None)
+            self._work = True
+            self._wake.notify()
+
+    def _controller_back(self) -> None:
+        """The controller just published (see the module docstring): what is unacked goes
+        again from the oldest, now that its subscription is there."""
+        with self._wake:
+            if not self._sent and not self._summaries:
+                return
+            log.info("controller back on the broker: sending %d unacked events again",
+                     len(self._sent))  # fmt: skip
+            self._sent.clear()
+            self._summaries.clear()
+            self._last_sent = 0
             self._work = True
             self._wake.notify()
 
@@ -391,6 +414,7 @@ class Link:
             boot_id=self._clock.boot_id(),
             mono_s=self._clock.monotonic(),
             expiry_s=HEARTBEAT_EXPIRY_S,
+            clock_pins=tuple(self._outbox.clock_pins()),
         )
 
     def publish_status(self) -> None:

@@ -16,8 +16,9 @@ on PUBACK). The outbox is bounded:
   ``OutboxFull`` and the flow refuses the person (``outbox_full``) instead of opening: an
   admission without its record never happens, so none is ever dropped.
 
-The per-terminal ``seq`` counter, the last site config and the refusal log live in the same
-database.
+The per-terminal ``seq`` counter, the last site config, the refusal log and the clock pins
+of the last boots (``terminal.timesync``: where NTP set the clock right, sent with every
+heartbeat) live in the same database.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 
 from presence.clock import Clock, SystemClock
 from presence.events import CheckIn, encode
-from presence.messages import RefusalCount
+from presence.messages import MAX_CLOCK_PINS, ClockPin, RefusalCount
 from terminal import refusal_log
 from terminal.errors import TerminalError
 from terminal.refusal_log import CountKey, Refusal
@@ -55,6 +56,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS clock_pins (
+    boot_id TEXT PRIMARY KEY,
+    mono_s REAL NOT NULL,
+    at TEXT NOT NULL
 );
 """
 
@@ -269,6 +275,37 @@ class Outbox:
         with self._lock:
             rows = self._query("SELECT value FROM meta WHERE key = 'site_config'", ())
         return bytes(rows[0][0]) if rows else None
+
+    # --- clock pins (terminal.timesync) --------------------------------------------------
+
+    def save_clock_pin(self, pin: ClockPin) -> None:
+        """Keep ``pin`` (the newest of its boot), and only the ``MAX_CLOCK_PINS`` newest."""
+        with self._lock:
+            db = self._open()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(
+                    "INSERT OR REPLACE INTO clock_pins (boot_id, mono_s, at) VALUES (?, ?, ?)",
+                    (pin.boot_id, pin.mono_s, pin.at.isoformat()),
+                )
+                db.execute(
+                    "DELETE FROM clock_pins WHERE rowid NOT IN"
+                    " (SELECT rowid FROM clock_pins ORDER BY rowid DESC LIMIT ?)",
+                    (MAX_CLOCK_PINS,),
+                )
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback(db)
+                raise OutboxError("storage", f"cannot keep the clock pin: {exc}") from None
+
+    def clock_pins(self) -> list[ClockPin]:
+        """The kept pins, newest first."""
+        with self._lock:
+            rows = self._query(
+                "SELECT boot_id, mono_s, at FROM clock_pins ORDER BY rowid DESC LIMIT ?",
+                (MAX_CLOCK_PINS,),
+            )
+        return [ClockPin(b, float(m), datetime.fromisoformat(a)) for b, m, a in rows]
 
     # --- plumbing ------------------------------------------------------------------------
 

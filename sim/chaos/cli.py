@@ -20,13 +20,26 @@ from sim.chaos.site import IN_DOUBT_GRACE_S
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
+DESCRIPTION = (
+    "Run the whole site in real processes while a seeded scheduler injects faults in "
+    "combination, then check that every admitted check-in became exactly one NSSO "
+    "registration (or an anomaly with its evidence), and nothing else."
+)
+
+
 def build_parser(prog: str = "sitegate-demo chaos") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Run the whole site in real processes while a seeded scheduler injects "
-        "faults in combination, then check that every admitted check-in became exactly one "
-        "NSSO registration (or an anomaly with its evidence), and nothing else.",
-    )
+    """The campaign's parser on its own (``python -m sim.chaos.cli``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    add_arguments(parser)
+    parser.add_argument("--no-pcscd", action="store_true", help="fake card reader everywhere")
+    parser.add_argument("--dir", type=Path, help="work directory to keep (default: a temp one)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log the campaign's steps")
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The campaign's own options (``sitegate-demo`` shares ``--dir``, ``--no-pcscd`` and
+    ``-v`` between its commands)."""
     parser.add_argument("--seed", type=int, default=1, help="fixes crew, passes and faults")
     parser.add_argument("--minutes", type=float, default=1.0, help="length of the rush")
     parser.add_argument(
@@ -69,10 +82,6 @@ def build_parser(prog: str = "sitegate-demo chaos") -> argparse.ArgumentParser:
         help="move the whole site's clock (sim.chaos.shifted) so that the rush starts "
         "S seconds before midnight in Brussels",
     )
-    parser.add_argument("--no-pcscd", action="store_true", help="fake card reader everywhere")
-    parser.add_argument("--dir", type=Path, help="work directory to keep (default: a temp one)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log the campaign's steps")
-    return parser
 
 
 def options_from(args: argparse.Namespace) -> Options:
@@ -90,7 +99,7 @@ def options_from(args: argparse.Namespace) -> Options:
         db=args.db,
         pg_url=args.pg_url,
         use_pcscd=not args.no_pcscd,
-        workdir=args.dir,
+        workdir=Path(args.dir) if args.dir else None,
         profile=args.profile,
         kinds=kinds,
         in_doubt_grace_s=args.in_doubt_grace,
@@ -101,7 +110,10 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def main(argv: list[str] | None = None, prog: str = "sitegate-demo chaos") -> int:
     parser = build_parser(prog)
-    args = parser.parse_args(argv)
+    return run_parsed(parser, parser.parse_args(argv))
+
+
+def run_parsed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

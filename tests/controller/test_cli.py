@@ -5,6 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -322,3 +328,121 @@ def test_refused_lists_what_the_terminals_counted_per_minute(site, capsys):
         "gate-1", "read_error", 4, ""
     )  # fmt: skip
     assert "could not be read" in row["explanation"]
+
+
+# --- one way to pass options; the database belongs to the service user --------------------
+
+
+def test_the_controller_finds_its_config_in_the_site_directory(tmp_path, capsys, monkeypatch):
+    write_site(tmp_path / "site" / "controller", db_url=f"sqlite:///{tmp_path / 'c.db'}")
+    monkeypatch.setenv("SITEGATE_SITE_DIR", str(tmp_path / "site"))
+    assert main(["terminals"]) == 0
+    assert "gate-1" in capsys.readouterr().out
+    monkeypatch.delenv("SITEGATE_SITE_DIR")
+    assert main(["terminals", "--dir", str(tmp_path / "site")]) == 0
+    assert "gate-1" in capsys.readouterr().out
+
+
+def test_global_options_go_before_or_after_the_command(site, capsys):
+    _record(site, _db(site), checkin(inss(1)))
+    assert main(["presences", "--format", "json", "--reveal", "--config", str(site)]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert main(["--reveal", "--config", str(site), "presences", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == after
+    assert after[0]["person"] == str(inss(1))
+
+
+def test_cancel_help_explains_each_reason_in_words(capsys):
+    with pytest.raises(SystemExit):
+        main(["cancel", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for words in ("HOLIDAY: on holiday", "DISEASE: ill", "PLANNING: the planning changed",
+                  "C32A: temporary unemployment"):  # fmt: skip
+        assert words in out
+
+
+def test_preregister_help_says_it_takes_the_whole_roster_without_from(capsys):
+    with pytest.raises(SystemExit):
+        main(["preregister", "--help"])
+    assert "without it, the whole roster" in " ".join(capsys.readouterr().out.split())
+
+
+def _owned_by_nobody(directory: Path) -> None:
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    directory.mkdir()
+    os.chown(directory, nobody.pw_uid, nobody.pw_gid)
+
+
+def test_root_refuses_the_service_users_database_and_leaves_no_file(tmp_path, capsys):
+    assert os.geteuid() == 0, "the tests run as root (CONVENTIONS)"
+    state = tmp_path / "state"
+    _owned_by_nobody(state)
+    config = write_site(tmp_path / "site", db_url=f"sqlite:///{state / 'controller.db'}")
+    assert main(["--config", str(config), "presences"]) == 2
+    err = capsys.readouterr().err
+    assert "[wrong_user]" in err and "belongs to nobody" in err
+    assert f"sudo -u nobody sitegate-controller --config {config} presences" in err
+    assert list(state.iterdir()) == []
+
+
+# Everything imported first: this interpreter's standard library is root's alone.
+AS_NOBODY = (
+    "import os, sys, sqlite3, sqlalchemy.dialects.sqlite, controller.store, "
+    "controller.config, controller.views; from controller.cli import main; "
+    "os.setgid(65534); os.setuid(65534); sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory every user may enter (pytest's tmp_path is root's alone)."""
+    path = Path(tempfile.mkdtemp(prefix="sitegate-owner-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def _as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", AS_NOBODY, *argv], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_service_user_opens_its_database_and_owns_every_file(open_dir):
+    state = open_dir / "state"
+    _owned_by_nobody(state)
+    config = write_site(open_dir / "site", db_url=f"sqlite:///{state / 'controller.db'}")
+    done = _as_nobody("--config", str(config), "presences")
+    assert done.returncode == 0, done.stderr
+    assert {p.stat().st_uid for p in state.iterdir()} == {state.stat().st_uid}
+    assert any(state.iterdir())
+
+
+def test_a_user_who_may_not_write_the_database_is_told_whose_it_is(open_dir):
+    state = open_dir / "state"
+    state.mkdir(mode=0o755)
+    config = write_site(open_dir / "site", db_url=f"sqlite:///{state / 'controller.db'}")
+    done = _as_nobody("--config", str(config), "onsite")
+    assert done.returncode == 2
+    assert "[no_access]" in done.stderr and "belongs to root" in done.stderr
+    assert "sudo -u root sitegate-controller" in done.stderr
+    assert list(state.iterdir()) == []
+
+
+def test_a_user_who_may_not_create_the_state_directory_is_told_what_to_do(open_dir):
+    state = open_dir / "var" / "sitegate"
+    config = write_site(open_dir / "site", db_url=f"sqlite:///{state / 'controller.db'}")
+    done = _as_nobody("--config", str(config), "onsite")
+    assert done.returncode == 2
+    assert "[no_access]" in done.stderr and "does not exist" in done.stderr
+    assert "--state-dir" in done.stderr
+    assert not (open_dir / "var").exists()
+
+
+def test_every_presence_state_is_explained_in_words():
+    from controller import schema
+    from controller.cli import STATE_WORDS
+
+    assert tuple(STATE_WORDS) == schema.STATES

@@ -32,7 +32,7 @@ from controller.store import Store, open_store
 from presence import topics
 from presence.clock import ManualClock
 from presence.events import CheckIn
-from presence.messages import TerminalStatus, encode_status
+from presence.messages import ClockPin, TerminalStatus, encode_status
 from sim.mosquitto import MosquittoBroker
 from tests.controller.support import WORKPLACE, FakeTerminal, checkin, count_rows, inss, limosa
 
@@ -191,6 +191,44 @@ def test_after_a_reboot_each_boots_buffered_check_ins_keep_their_day(
             acks = terminal.acks_for(2)
         assert {a.status for a in acks.values()} == {"stored"}
         assert presence_days(store) == [date(2026, 3, 2), date(2026, 3, 3)]
+    finally:
+        terminal.close()
+        store.close()
+
+
+def test_a_boot_that_never_got_a_heartbeat_through_is_dated_by_its_ntp_pin(
+    broker_config: ControllerConfig, mosquitto: MosquittoBroker
+) -> None:
+    """Boot A starts cut from the broker with its clock in yesterday, checks someone in at
+    23:59:50 (Brussels), NTP sets its clock right at 00:00:20, and the Pi reboots before
+    the broker is reachable. Boot B's first heartbeat carries boot A's NTP pin: boot A's
+    check-in, which no heartbeat of its boot will ever date, keeps its day."""
+    store = open_store(broker_config.database.url)
+    terminal = FakeTerminal(mosquitto.port)
+    synced_at = EVENING + timedelta(minutes=2, seconds=20)  # 00:00:20 in Brussels
+    back = synced_at + timedelta(minutes=3)
+    yesterday = EVENING - timedelta(days=1)
+    event = unsynced(checkin(limosa(1), at=yesterday), BOOT_A, 100.0)  # 30 s before the pin
+    status = TerminalStatus(
+        "online",
+        back,
+        clock_synced=True,
+        boot_id=BOOT_B,
+        mono_s=15.0,
+        expiry_s=75,
+        clock_pins=(ClockPin(BOOT_A, 130.0, synced_at),),
+    )
+    try:
+        with controller_at(broker_config, store, ManualClock(back)):
+            heartbeat(terminal, status, qos=0, expiry=75)  # fmt: skip
+            assert wait_for(lambda: pinned(store, BOOT_B))
+            terminal.send(event)
+            assert terminal.ack().status == "stored"
+        assert presence_days(store) == [date(2026, 3, 2)]
+        e = schema.events.c
+        with store.transaction() as conn:
+            dated = conn.execute(select(e.dated_at)).scalar_one()
+        assert dated == synced_at - timedelta(seconds=30)
     finally:
         terminal.close()
         store.close()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from controller import heartbeats, schema
+from controller import checkins, heartbeats, schema
 from controller.heartbeats import Arrived
 from controller.store import Store
-from presence.messages import TerminalStatus
+from presence.messages import ClockPin, TerminalStatus
+from tests.controller.support import checkin, limosa
 
 NOW = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
 BOOT = "0b0a0a0a-0000-4000-8000-00000000000a"
@@ -32,9 +34,11 @@ def beat(at: datetime, boot: str | None = BOOT, mono: float = 1000.0) -> Termina
     return TerminalStatus("online", at, boot_id=boot, mono_s=mono, expiry_s=75)
 
 
-def record(store: Store, status: TerminalStatus, arrived: Arrived) -> None:
+def record(
+    store: Store, status: TerminalStatus, arrived: Arrived, skew_max_s: float = 300.0
+) -> None:
     with store.transaction() as conn:
-        heartbeats.record(conn, "gate-1", status, arrived)
+        heartbeats.record(conn, "gate-1", status, arrived, skew_max_s)
 
 
 def offset(store: Store) -> float | None:
@@ -120,3 +124,75 @@ def test_an_old_style_heartbeat_older_than_the_last_is_not_used_until_that_one_i
     much_later = NOW + timedelta(seconds=heartbeats.STALE_REFERENCE_S + 60)
     record(terminal, beat(stepped_back + timedelta(seconds=150), boot=None), Arrived(much_later))
     assert offset(terminal) == pytest.approx(-(BEHIND + timedelta(hours=1)).total_seconds())
+
+
+# --- clock pins: where NTP set the terminal's clock right in a boot ---------------------------
+
+
+def pinned_by_ntp(store: Store) -> dict[str, tuple[float, datetime]]:
+    c = schema.terminal_clock_pins.c
+    with store.transaction() as conn:
+        rows = conn.execute(select(c.boot_id, c.mono_s, c.synced_at)).all()
+    return {row.boot_id: (row.mono_s, row.synced_at) for row in rows}
+
+
+def carrying(*pins: ClockPin, at: datetime = NOW, synced: bool = True) -> TerminalStatus:
+    """A heartbeat of a later boot that carries the pins of earlier ones."""
+    return TerminalStatus("online", at, clock_synced=synced, boot_id=OTHER_BOOT, mono_s=20.0,
+                          expiry_s=75, clock_pins=pins)  # fmt: skip
+
+
+def test_a_heartbeat_keeps_the_clock_pins_it_carries(terminal: Store) -> None:
+    pin = ClockPin(BOOT, 130.0, NOW - timedelta(minutes=5))
+    record(terminal, carrying(pin), Arrived(NOW))
+    assert pinned_by_ntp(terminal) == {BOOT: (130.0, NOW - timedelta(minutes=5))}
+
+
+def test_a_pin_needs_no_live_heartbeat_it_is_the_terminals_own_pair_of_readings(
+    terminal: Store,
+) -> None:
+    pin = ClockPin(BOOT, 130.0, NOW - timedelta(minutes=5))
+    record(terminal, carrying(pin), Arrived(NOW + timedelta(minutes=10), retained=True))
+    assert set(pinned_by_ntp(terminal)) == {BOOT}
+
+
+def test_a_repeated_pin_of_a_known_boot_changes_nothing(terminal: Store) -> None:
+    record(terminal, carrying(ClockPin(BOOT, 130.0, NOW)), Arrived(NOW))
+    later = NOW + timedelta(seconds=30)
+    record(terminal, carrying(ClockPin(BOOT, 900.0, later), at=later), Arrived(later))
+    assert pinned_by_ntp(terminal) == {BOOT: (130.0, NOW)}
+
+
+def test_a_pin_in_our_future_is_refused(terminal: Store) -> None:
+    ahead = NOW + timedelta(seconds=301)
+    record(terminal, carrying(ClockPin(BOOT, 130.0, ahead)), Arrived(NOW), skew_max_s=300)
+    assert pinned_by_ntp(terminal) == {}
+
+
+def test_a_synchronised_clock_far_from_ours_brings_no_pins(terminal: Store) -> None:
+    """A terminal whose NTP is wrong (a rogue server) says "synchronised" and is an hour
+    off: its pins would date check-ins by that wrong clock."""
+    status = carrying(ClockPin(BOOT, 130.0, NOW - BEHIND), at=NOW - BEHIND)
+    record(terminal, status, Arrived(NOW, expiry_left_s=75), skew_max_s=300)
+    assert pinned_by_ntp(terminal) == {}
+
+
+def test_a_pin_dates_the_check_ins_of_its_boot_by_monotonic_distance(terminal: Store) -> None:
+    synced_at = NOW - timedelta(minutes=5)
+    record(terminal, carrying(ClockPin(BOOT, 130.0, synced_at)), Arrived(NOW))
+    wrong_clock = NOW - timedelta(days=1)
+    event = replace(
+        checkin(limosa(1), at=wrong_clock, clock_synced=False), boot_id=BOOT, mono_s=100.0
+    )
+    with terminal.transaction() as conn:
+        clock = checkins._clock_offsets(conn, {"gate-1"})["gate-1"]
+    dating = checkins.date_checkin(event, NOW, 300.0, clock)
+    assert dating.at == synced_at - timedelta(seconds=30) and not dating.undatable
+
+
+def test_a_live_heartbeat_of_the_boot_outranks_its_pin(terminal: Store) -> None:
+    record(terminal, carrying(ClockPin(BOOT, 130.0, NOW - timedelta(minutes=5))), Arrived(NOW))
+    record(terminal, beat(NOW, BOOT, 1000.0), Arrived(NOW))
+    with terminal.transaction() as conn:
+        clock = checkins._clock_offsets(conn, {"gate-1"})["gate-1"]
+    assert clock.boots[BOOT].mono_s == 1000.0 and clock.boots[BOOT].seen_at == NOW

@@ -4,15 +4,21 @@ mosquitto, both databases)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from controller import refusals, schema
+from controller import heartbeats, refusals, schema
 from controller.store import Store
 from presence import topics
-from presence.messages import RefusalCount, RefusalSummary, encode_refusal_summary
+from presence.messages import (
+    ClockPin,
+    RefusalCount,
+    RefusalSummary,
+    TerminalStatus,
+    encode_refusal_summary,
+)
 from tests.controller.support import WORKPLACE, FakeTerminal, count_rows
 
 pytestmark = pytest.mark.integration
@@ -69,3 +75,26 @@ def test_hour_counts_add_to_the_minutes_already_stored(running, terminal) -> Non
         ("07:12 CET", "gate-1", "terminal"),
         ("07:12 CET +1h", "gate-1", "terminal"),
     }
+
+
+def test_a_boot_no_heartbeat_pinned_has_its_refusals_dated_by_its_ntp_pin(store: Store) -> None:
+    """A Pi rebooted with its clock in yesterday, refused people, got its clock set by NTP
+    and rebooted before any heartbeat of that boot got through: its minutes are dated by
+    the pin a later heartbeat carried, not by yesterday's clock."""
+    wrong = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
+    synced_at = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
+    later_boot = "0b0b0b0b-0000-4000-8000-00000000000b"
+    with store.transaction() as conn:
+        conn.execute(schema.terminals.insert().values(
+            terminal_id="gate-1", direction="in", cert_serial="01", revoked=False))  # fmt: skip
+        status = TerminalStatus("online", synced_at, clock_synced=True, boot_id=later_boot,
+                                mono_s=5.0, expiry_s=75,
+                                clock_pins=(ClockPin(BOOT, 600.0, synced_at),))  # fmt: skip
+        heartbeats.record(conn, "gate-1", status, heartbeats.Arrived(synced_at, retained=True))
+        summary = RefusalSummary(uuid.uuid4(), (RefusalCount(BOOT, 2, 1, "read_error", wrong,
+                                                             False, 4),))  # fmt: skip
+        refusals.store_summary(conn, "gate-1", summary, synced_at)
+    r = schema.refusal_counts.c
+    with store.transaction() as conn:
+        row = conn.execute(select(r.dated_at, r.dated_by)).one()
+    assert (row.dated_at, row.dated_by) == (synced_at - timedelta(seconds=480), "ntp_pin")

@@ -20,6 +20,7 @@ from controller.roster import import_file
 from controller.store import Store, open_store
 from presence.clock import brussels_date
 from presence.events import encode
+from registry.wire import CancelResult, ErrorDetail, PresenceItem, RegistrationResult
 from tests.controller.support import (
     COMPANY,
     OTHER_COMPANY,
@@ -184,6 +185,87 @@ def test_an_in_doubt_batch_that_never_reached_nsso_is_sent_again_once(relay, adm
     assert _states(store) == {"registered"}
     registrations = admin.registrations()
     assert len(registrations) == 3 and _once_each(registrations)
+
+
+def test_a_request_that_reaches_nsso_after_its_batch_was_sent_again_is_cancelled(
+    relay, admin, stand_in
+):
+    """The in-doubt race (issue 13, seed 4 with --in-doubt-grace 2): the first request is
+    held in the network, the batch goes in doubt, the search finds nothing, the presence is
+    sent again, and then the first request reaches NSSO: two registrations, one client
+    reference. The relay's next search sees it and cancels the one it does not hold."""
+    store, relay_ = relay
+    _arrive(store, checkin(limosa(1)))
+    admin.faults(malformed=1)  # an answer we cannot read: the batch is in doubt
+    assert relay_.run_once().unavailable
+    [row] = _presences(store)
+    late = PresenceItem(workplace_id=row.workplace_id, limosa_id=row.person_id,
+                        registration_date=row.date, client_reference=row.client_ref)  # fmt: skip
+    httpx.post(f"{stand_in.base_url}/admin/reset", timeout=5).raise_for_status()  # held back
+    relay_._retry_at = 0.0
+    report = relay_.run_once()
+    assert (report.requeued, report.registered) == (1, 1)
+    [first_late] = relay_.registry.register([late])  # the held request lands now
+    assert isinstance(first_late, RegistrationResult)
+    relay_.config = _fast_poll(relay_.config)
+    time.sleep(0.2)
+    assert relay_.run_once().duplicates_cancelled == 1
+    [row] = _presences(store)
+    live = [r for r in admin.registrations() if r["cancel_reason"] is None]
+    assert [r["receipt_id"] for r in live] == [row.receipt_id] != [first_late.receipt_id]
+    with store.transaction() as conn:
+        entry = conn.execute(select(schema.audit)).one()
+    assert entry.action == "duplicate_cancelled" and first_late.receipt_id in entry.detail
+    time.sleep(0.2)
+    assert relay_.run_once().duplicates_cancelled == 0  # cancelled once, not again
+
+
+def test_a_registration_made_twice_that_nsso_will_not_cancel_is_an_anomaly(
+    relay, admin, stand_in, logged_errors
+):
+    store, relay_ = relay
+    _arrive(store, checkin(limosa(2)))
+    assert relay_.run_once().registered == 1
+    [row] = _presences(store)
+    with store.transaction() as conn:  # it was sent twice: watched for a late request
+        conn.execute(schema.presences.update().values(attempts=2))
+    late = PresenceItem(workplace_id=row.workplace_id, limosa_id=row.person_id,
+                        registration_date=row.date, client_reference=row.client_ref)  # fmt: skip
+    [extra] = relay_.registry.register([late])
+    assert isinstance(extra, RegistrationResult)
+    relay_._registry = _RefusingCancel(relay_.registry)
+    logged_errors.expect("refused to cancel it")
+    relay_.config = _fast_poll(relay_.config)
+    time.sleep(0.2)
+    assert relay_.run_once().duplicates_cancelled == 0
+    [row] = _presences(store)
+    assert extra.receipt_id in row.last_error and "cancel it by hand" in row.last_error
+    with store.transaction() as conn:
+        entry = conn.execute(select(schema.audit)).one()
+    assert entry.action == "duplicate_not_cancelled"
+
+
+class _RefusingCancel:
+    """The real client, except that NSSO refuses every cancellation."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def register(self, items):
+        return self.inner.register(items)
+
+    def get(self, receipt_id):
+        return self.inner.get(receipt_id)
+
+    def search(self, criteria):
+        return self.inner.search(criteria)
+
+    def cancel(self, items):
+        detail = ErrorDetail("CANCEL_NOT_ALLOWED", "the registration cannot be cancelled")
+        return [CancelResult(receipt, None, (detail,)) for receipt, _reason in items]
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def test_preregister_tomorrow_registers_the_crew_for_that_date(relay, admin, tmp_path):

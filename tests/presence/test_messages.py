@@ -13,6 +13,7 @@ from presence.messages import (
     SCRYPT,
     Ack,
     BadMessage,
+    ClockPin,
     HashScheme,
     RefusalCount,
     RefusalSummary,
@@ -276,3 +277,28 @@ def test_a_config_of_a_version_not_yet_known_is_refused() -> None:
     with pytest.raises(BadMessage) as caught:
         decode_site_config(json.dumps(body).encode())
     assert caught.value.code == "version"
+
+
+def test_a_status_carries_clock_pins() -> None:
+    pin = ClockPin(BOOT, 42.5, AT)
+    status = TerminalStatus("online", AT, boot_id=BOOT, mono_s=50.0, expiry_s=75,
+                            clock_pins=(pin,))  # fmt: skip
+    assert decode_status(encode_status(status)).clock_pins == (pin,)
+
+
+@pytest.mark.parametrize(
+    "pins",
+    [
+        {"boot_id": BOOT, "mono_s": 1.0, "at": "2026-03-02T05:00:00+00:00"},
+        [{"boot_id": "x", "mono_s": 1.0, "at": "2026-03-02T05:00:00+00:00"}],
+        [{"boot_id": BOOT, "mono_s": -1.0, "at": "2026-03-02T05:00:00+00:00"}],
+        [{"boot_id": BOOT, "mono_s": 1.0, "at": "2026-03-02T05:00:00"}],
+        [{"boot_id": BOOT, "mono_s": 1.0}],
+        [{"boot_id": BOOT, "mono_s": 1.0, "at": "2026-03-02T05:00:00+00:00"}] * 9,
+    ],
+)
+def test_bad_clock_pins_in_a_status_are_refused(pins: object) -> None:
+    body = {"v": 1, "state": "online", "at": AT.isoformat(), "clock_pins": pins}
+    with pytest.raises(BadMessage) as caught:
+        decode_status(json.dumps(body).encode())
+    assert caught.value.code == "shape"

@@ -482,3 +482,68 @@ def test_init_site_refuses_a_path_mosquitto_cannot_name(tmp_path: Path, capsys) 
 
     assert_one_line_error(code, err, "bad_dir")
     assert list(tmp_path.iterdir()) == []
+
+
+# --- one way to pass options: the site directory, options before or after -----------------
+
+
+def test_init_site_takes_the_site_directory_from_the_environment(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SITEGATE_SITE_DIR", str(tmp_path / "site"))
+    code, out, err = run(capsys, *INIT)
+    assert code == 0, err
+    assert (tmp_path / "site" / "site.toml").exists()
+    assert f"site set up in {tmp_path / 'site'}" in out
+
+
+def test_dir_before_the_subcommand_works_as_after(site: SiteLayout, tmp_path: Path, capsys) -> None:
+    code, _, err = run(capsys, "--dir", str(site.root), "poster", "--out", str(tmp_path / "a.pdf"))
+    assert code == 0, err
+    code, _, err = run(capsys, "poster", "--out", str(tmp_path / "b.pdf"), "--dir", str(site.root))
+    assert code == 0, err
+    assert (tmp_path / "a.pdf").exists() and (tmp_path / "b.pdf").exists()
+
+
+def test_init_site_puts_bind_address_state_dir_and_endpoint_where_they_belong(
+    tmp_path: Path, capsys
+) -> None:
+    root = tmp_path / "site"
+    endpoint = "http://127.0.0.1:8081/PresenceRegistration/v1"
+    code, _, err = run(
+        capsys, *INIT, "--dir", str(root), "--broker-bind", "127.0.0.1", "--broker-port", "18883",
+        "--state-dir", str(tmp_path / "state"), "--registry-endpoint", endpoint,
+        "--web-port", "18443",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "listener 18883 127.0.0.1\n" in (root / "broker" / "mosquitto.conf").read_text()
+    config = tomllib.loads((root / "controller" / "controller.toml").read_text())
+    assert config["database"]["url"] == f"sqlite:///{tmp_path / 'state'}/controller.db"
+    assert config["registry"]["endpoint"] == endpoint
+    assert config["web"]["port"] == 18443
+
+
+def test_init_site_listens_on_every_interface_by_default(tmp_path: Path, capsys) -> None:
+    code, _, err = run(capsys, *INIT, "--dir", str(tmp_path / "site"))
+    assert code == 0, err
+    conf = (tmp_path / "site" / "broker" / "mosquitto.conf").read_text()
+    assert "listener 8883\n" in conf
+    config = tomllib.loads((tmp_path / "site" / "controller" / "controller.toml").read_text())
+    assert config["database"]["url"] == "sqlite:////var/lib/sitegate/controller.db"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "code"),
+    [
+        ("--broker-bind", "controller.lan", "bad_bind"),
+        ("--state-dir", "/var/lib/my state", "bad_state_dir"),
+        ("--registry-endpoint", "ftp://nsso", "bad_endpoint"),
+        ("--web-port", "70000", "bad_port"),
+    ],
+)
+def test_init_site_refuses_bad_placement_and_writes_nothing(
+    tmp_path: Path, capsys, option: str, value: str, code: str
+) -> None:
+    status, _, err = run(capsys, *INIT, "--dir", str(tmp_path / "site"), option, value)
+    assert_one_line_error(status, err, f"[{code}]")
+    assert not (tmp_path / "site").exists()

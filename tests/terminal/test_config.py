@@ -133,3 +133,12 @@ def test_run_with_a_bad_config_exits_2_without_starting(
 ) -> None:
     assert main(["run", "--config", str(tmp_path / "none.toml")]) == 2
     assert "unreadable" in capsys.readouterr().err
+
+
+def test_check_config_takes_config_before_or_after_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, CONTRACT_EXAMPLE)
+    assert main(["--config", str(path), "check-config"]) == 0
+    assert main(["check-config", "--config", str(path), "-v"]) == 0
+    assert capsys.readouterr().out.count("terminal gate-1 (in)") == 2

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -15,6 +17,7 @@ from presence import topics
 from presence.clock import Clock, ManualClock, is_boot_id
 from presence.messages import (
     Ack,
+    ClockPin,
     SiteConfig,
     decode_site_config,
     decode_status,
@@ -22,6 +25,7 @@ from presence.messages import (
     encode_acks,
     encode_site_config,
 )
+from sim import mosquitto as sim_mosquitto
 from sim.mosquitto import MosquittoBroker
 from terminal import config as terminal_config
 from terminal import link as link_module
@@ -397,3 +401,76 @@ def test_a_site_config_the_terminal_cannot_read_is_refused_and_reported(
     assert "site_config" not in terminal.link.status().health
     publisher.loop_stop()
     publisher.disconnect()
+
+
+def test_the_heartbeat_carries_the_clock_pins_of_the_last_boots(
+    mosquitto: MosquittoBroker, controller: ControllerStub, make_terminal: Callable[..., Terminal]
+) -> None:
+    terminal = make_terminal(mosquitto.port)
+    pin = ClockPin("0b0a0a0a-0000-4000-8000-00000000000a", 42.0,
+                   datetime(2026, 3, 2, 23, 0, tzinfo=UTC))  # fmt: skip
+    terminal.outbox.save_clock_pin(pin)
+    terminal.link.start()
+    assert wait_until(lambda: controller.last_status() is not None)
+    status = controller.last_status()
+    assert status is not None and status.clock_pins == (pin,)
+
+
+def test_after_a_broker_lost_its_sessions_events_go_again_once_the_controller_is_back(
+    make_terminal: Callable[..., Terminal],
+) -> None:
+    """A broker restarted without the controller's session (SIGKILL before it saved it)
+    delivers what the terminal sends before the controller subscribes again to nobody. The
+    controller's site config, published as it comes back, makes the terminal send its
+    unacked events again at once instead of after RESEND_AFTER_S (120 s)."""
+    broker = MosquittoBroker(persistent=False).start()
+    controller = ControllerStub(broker.port).start()
+    terminal = make_terminal(broker.port)
+    try:
+        terminal.link.start()
+        terminal.add(1)
+        assert wait_until(lambda: terminal.outbox.depth == 0)
+        controller.stop()
+        broker.stop()  # nothing saved: it comes back without sessions
+        broker.start()
+        assert wait_until(lambda: terminal.link.connected, timeout=10)
+        terminal.add(1)  # published, PUBACKed, delivered to nobody
+        assert wait_until(lambda: bool(terminal.link._sent), timeout=5)
+        controller = ControllerStub(broker.port).start()
+        publisher = _client("controller-config")
+        publisher.connect("127.0.0.1", broker.port)
+        publisher.loop_start()
+        publisher.publish(topics.config_topic(WORKPLACE), encode_site_config(site_config(
+            ManualClock())), qos=1, retain=True).wait_for_publish(5)  # fmt: skip
+        publisher.loop_stop()
+        publisher.disconnect()
+        assert wait_until(lambda: terminal.outbox.depth == 0, timeout=10)
+        assert [e.seq for e in controller.stored_in_order()] == [2]
+    finally:
+        controller.stop()
+        broker.close()
+
+
+def test_a_broker_killed_after_its_autosave_still_delivers_to_the_controllers_session(
+    make_terminal: Callable[..., Terminal], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker saves sessions every AUTOSAVE_INTERVAL_S (provisioning.broker; 1 s here):
+    killed after that, it comes back with the controller's subscription and queues for it
+    what a terminal sends before the controller is back."""
+    monkeypatch.setattr(sim_mosquitto, "AUTOSAVE_INTERVAL_S", 1)
+    broker = MosquittoBroker().start()
+    controller = ControllerStub(broker.port).start()
+    terminal = make_terminal(broker.port)
+    try:
+        controller.stop()  # its session stays on the broker
+        time.sleep(2.5)  # autosaved
+        broker.kill()
+        broker.start()
+        terminal.link.start()
+        terminal.add(1)
+        assert wait_until(lambda: bool(terminal.link._sent), timeout=10)
+        controller = ControllerStub(broker.port).start()
+        assert wait_until(lambda: terminal.outbox.depth == 0, timeout=10)
+    finally:
+        controller.stop()
+        broker.close()

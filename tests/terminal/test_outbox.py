@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from presence.clock import ManualClock
 from presence.events import decode
+from presence.messages import MAX_CLOCK_PINS, ClockPin
 from terminal.outbox import Outbox, OutboxError, OutboxFull
 from tests.conftest import ErrorLogGuard
 from tests.terminal.people import checkin
@@ -120,3 +122,24 @@ def test_an_unusable_path_is_a_storage_error(tmp_path: Path, logged_errors: Erro
     with pytest.raises(OutboxError) as caught:
         Outbox(tmp_path / "file" / "o.db")
     assert caught.value.code == "storage"
+
+
+def test_clock_pins_survive_a_reboot_newest_first_and_bounded(tmp_path: Path) -> None:
+    at = datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
+    boots = [f"0b0a0a0a-0000-4000-8000-0000000000{n:02d}" for n in range(MAX_CLOCK_PINS + 2)]
+    with Outbox(tmp_path / "o.db") as outbox:
+        for n, boot in enumerate(boots):
+            outbox.save_clock_pin(ClockPin(boot, 10.0 + n, at + timedelta(minutes=n)))
+    with Outbox(tmp_path / "o.db") as outbox:
+        pins = outbox.clock_pins()
+    assert [p.boot_id for p in pins] == boots[::-1][:MAX_CLOCK_PINS]
+    assert pins[0] == ClockPin(boots[-1], 10.0 + len(boots) - 1, at + timedelta(minutes=9))
+
+
+def test_a_new_pin_of_a_boot_replaces_its_old_one(tmp_path: Path) -> None:
+    boot = "0b0a0a0a-0000-4000-8000-00000000000a"
+    at = datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
+    with Outbox(tmp_path / "o.db") as outbox:
+        outbox.save_clock_pin(ClockPin(boot, 10.0, at))
+        outbox.save_clock_pin(ClockPin(boot, 70.0, at + timedelta(minutes=1)))
+        assert outbox.clock_pins() == [ClockPin(boot, 70.0, at + timedelta(minutes=1))]

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from presence.clock import ManualClock
+from presence.messages import ClockPin
 from terminal import timesync
 from terminal.notify import SystemdNotifier
 from terminal.timesync import ClockSync
+from tests.conftest import ErrorLogGuard
 
 
 def test_the_probe_answer_is_kept_and_asked_again() -> None:
@@ -99,3 +103,41 @@ def test_a_watchdog_meant_for_another_process_is_ignored() -> None:
 def test_a_vanished_socket_is_a_warning_not_a_crash(tmp_path: Path) -> None:
     notifier = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "gone.sock")})
     assert notifier.ready() is False
+
+
+def test_when_ntp_sets_the_clock_right_the_boot_is_pinned_to_it() -> None:
+    clock = ManualClock(datetime(2025, 1, 1, tzinfo=UTC))  # a Pi back from a power cut
+    answers = iter([False, True])
+    taken: list[ClockPin] = []
+    sync = ClockSync(lambda: next(answers), clock=clock, on_pin=taken.append)
+    sync.refresh()
+    assert taken == []  # the wrong clock is never a pin
+    clock.reboot(datetime(2026, 3, 2, 23, 0, tzinfo=UTC), uptime_s=40.0)  # NTP steps it
+    sync.refresh()
+    assert taken == [ClockPin(clock.boot_id(), 40.0, datetime(2026, 3, 2, 23, 0, tzinfo=UTC))]
+    assert sync.pin == taken[0]
+
+
+def test_a_clock_already_synchronised_at_start_is_pinned_once() -> None:
+    """The program may restart within a boot after check-ins with a wrong clock."""
+    clock = ManualClock()
+    taken: list[ClockPin] = []
+    sync = ClockSync(lambda: True, clock=clock, on_pin=taken.append)
+    sync.refresh()
+    clock.advance(60)
+    sync.refresh()
+    assert [pin.mono_s for pin in taken] == [1000.0]
+
+
+def test_a_pin_that_cannot_be_kept_is_logged_and_the_answer_stands(
+    logged_errors: ErrorLogGuard,
+) -> None:
+    def full_disk(_pin: ClockPin) -> None:
+        raise OSError("no space left")
+
+    logged_errors.expect("not kept")
+    sync = ClockSync(lambda: True, clock=ManualClock(), on_pin=full_disk)
+    assert sync.refresh() is True
+    assert [r.getMessage() for r in logged_errors.records] == [
+        f"clock pin of boot {sync.pin.boot_id[:8]} not kept" if sync.pin else ""
+    ]
