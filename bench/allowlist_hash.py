@@ -15,11 +15,12 @@ Measured in one run:
 A Raspberry Pi 4 is taken as PI_FACTOR times slower per core than this machine (an
 assumption, stated with the figures: measure on a Pi with this same script).
 
-Prints one JSON line.  Usage: ``python bench/allowlist_hash.py``
+Prints one JSON line.  Usage: ``python bench/allowlist_hash.py [--hashes N]``
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -70,10 +71,10 @@ def people(count: int, start: int = 0) -> list[Inss]:
     return found
 
 
-def checkin_hash() -> dict[str, float]:
+def checkin_hash(count: int = HASHES) -> dict[str, float]:
     salt = os.urandom(16).hex()
     samples = []
-    for person in people(HASHES, start=500_000):
+    for person in people(count, start=500_000):
         start = time.perf_counter()
         person_hash(salt, person)
         samples.append((time.perf_counter() - start) * 1000)
@@ -129,8 +130,13 @@ def attack(scrypt_ms: float) -> dict[str, float]:
     }
 
 
-def main() -> int:
-    hashing = checkin_hash()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--hashes", type=int, default=HASHES, help="people hashed for checkin_hash")
+    args = parser.parse_args(argv)
+    hashing = checkin_hash(args.hashes)
     with tempfile.TemporaryDirectory(prefix="sitegate-bench-") as tmp:
         builds = [build(Path(tmp), size) for size in ROSTERS]
     print(

@@ -9,13 +9,15 @@ come one at a time, as at a turnstile, each followed by a passage.
 
 Memory: RSS of a separate ``sitegate-terminal run`` process on simulated hardware (fake
 reader, fake keypad, synthetic 640x480 camera scanned with zxing-cpp, mock gate), read from
-/proc after it has run for RSS_AFTER_S seconds.
+/proc every RSS_EVERY_S through its whole run of RSS_SECONDS: the peak, the first and last
+samples (after start-up) and the growth between them.
 
-Prints one JSON line.
+Prints one JSON line.  ``--help`` for the options.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -38,7 +40,9 @@ from terminal.flows.checkin import Decided, SiteConfigReceived
 from terminal.notify import SystemdNotifier
 
 DECISIONS = 2000
-RSS_AFTER_S = 5.0
+RSS_SECONDS = 20.0  # how long the terminal process runs while its RSS is sampled
+RSS_EVERY_S = 0.25
+RSS_SETTLED_S = 5.0  # start-up (imports, camera, broker) is over by then
 SALT = "5a17"
 
 CONFIG = """\
@@ -90,11 +94,11 @@ def identity(inss: Inss) -> Identity:
     )  # fmt: skip
 
 
-def measure_latency(workdir: Path, port: int) -> list[float]:
+def measure_latency(workdir: Path, port: int, decisions: int = DECISIONS) -> list[float]:
     path = workdir / "latency.toml"
     path.write_text(CONFIG.format(state=workdir / "state", port=port, camera="none"))
     config = terminal_config.load(path)
-    crowd = people(DECISIONS)
+    crowd = people(decisions)
     # Hashed as the controller does, so the terminal's own cache is cold: each decision
     # pays its person's scrypt hash, as a first passage does.
     site = SiteConfig(1, datetime.now(UTC), SALT, SitePolicy("refuse", 60),
@@ -126,23 +130,41 @@ def measure_latency(workdir: Path, port: int) -> list[float]:
     return samples
 
 
-def measure_rss(workdir: Path, port: int) -> float:
+def measure_rss(workdir: Path, port: int, seconds: float = RSS_SECONDS) -> dict[str, float]:
+    """RSS samples (MB) of a running terminal, every RSS_EVERY_S from its start for
+    ``seconds``: peak over the whole run, first and last after RSS_SETTLED_S, and growth."""
     path = workdir / "rss.toml"
     path.write_text(CONFIG.format(state=workdir / "rss-state", port=port, camera="synthetic"))
     process = subprocess.Popen(
         [sys.executable, "-m", "terminal.cli", "run", "--config", str(path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    samples: list[tuple[float, float]] = []  # (seconds since start, MB)
+    started = time.monotonic()
     try:
-        time.sleep(RSS_AFTER_S)
-        if process.poll() is not None:
-            raise RuntimeError(f"the terminal exited with {process.returncode}")
-        status = Path(f"/proc/{process.pid}/status").read_text()
-        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-        return kib / 1024
+        while (elapsed := time.monotonic() - started) < seconds:
+            if process.poll() is not None:
+                raise RuntimeError(f"the terminal exited with {process.returncode}")
+            samples.append((elapsed, _rss_mb(process.pid)))
+            time.sleep(RSS_EVERY_S)
     finally:
         process.terminate()
         process.wait(timeout=15)
+    settled = [mb for at, mb in samples if at >= RSS_SETTLED_S] or [samples[-1][1]]
+    return {
+        "rss_mb": round(max(mb for _at, mb in samples), 1),
+        "rss_first_mb": round(settled[0], 1),
+        "rss_last_mb": round(settled[-1], 1),
+        "rss_growth_mb": round(settled[-1] - settled[0], 1),
+        "rss_samples": len(samples),
+        "rss_seconds": seconds,
+    }
+
+
+def _rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+    return kib / 1024
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -150,11 +172,19 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--decisions", type=int, default=DECISIONS, help="people decided")
+    parser.add_argument(
+        "--rss-seconds", type=float, default=RSS_SECONDS, help="how long RSS is sampled"
+    )
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sitegate-bench-") as tmp, MosquittoBroker() as broker:
         workdir = Path(tmp)
-        samples = [s * 1000 for s in measure_latency(workdir, broker.port)]
-        rss = measure_rss(workdir, broker.port)
+        samples = [s * 1000 for s in measure_latency(workdir, broker.port, args.decisions)]
+        rss = measure_rss(workdir, broker.port, args.rss_seconds)
     print(
         json.dumps(
             {
@@ -164,7 +194,7 @@ def main() -> int:
                 "p99_ms": round(percentile(samples, 0.99), 3),
                 "max_ms": round(max(samples), 3),
                 "target_p99_ms": 15,
-                "rss_mb": round(rss, 1),
+                **rss,
                 "target_rss_mb": 80,
                 "rss_setup": "fake reader, fake keypad, synthetic 640x480@15 camera + zxing, "
                 "mock gate, broker connected",

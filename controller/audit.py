@@ -108,7 +108,7 @@ def entries(
     return [
         {
             "id": row.id,
-            "at": row.at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M:%S"),
+            "at": row.at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M:%S %Z"),
             "who": row.who,
             "action": row.action,
             "target": row.target,

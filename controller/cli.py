@@ -6,7 +6,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller import config as config_module
 from controller import console_cli, views
@@ -19,6 +21,9 @@ from controller.store import Store
 from presence.cli import Level, share_options, site_dir, site_dir_help
 from presence.clock import brussels_date
 from presence.version import version_line
+
+if TYPE_CHECKING:
+    from controller.roster import RosterRow
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the people in this CSV (the roster file's columns); without it, the "
         "whole roster",
     )
+    pre.add_argument("--include-refused", action="store_true", help="also people the gates refuse")
     held = sub.add_parser("quarantine", help="messages the controller refused, and why")
     held.add_argument("--format", choices=FORMATS, default="table")
     held.add_argument(
@@ -129,9 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     terminals.add_argument("--format", choices=FORMATS, default="table")
     console_cli.add_commands(sub)
     _add_console_commands(sub)
-    refused = sub.add_parser("refusals", help="refusals the terminals summarised, per minute")
-    refused.add_argument("--date", default="today", help="today (default) or YYYY-MM-DD")
-    refused.add_argument("--format", choices=FORMATS, default="table")
     share_options(parser, _global_options)
     return parser
 
@@ -291,15 +294,6 @@ def _terminals(args: argparse.Namespace, config: ControllerConfig, store: Store)
     return EXIT_OK
 
 
-def _refusals(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
-    from controller import refusals
-    from controller.manage import parse_day
-
-    day = parse_day(args.date, brussels_date(store.clock.now()))
-    print(render(refusals.listing(store, day), refusals.COLUMNS, args.format))
-    return EXIT_OK
-
-
 def _cancel(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
     from controller.manage import cancel
     from controller.relay import make_registry
@@ -319,10 +313,15 @@ def _preregister(args: argparse.Namespace, config: ControllerConfig, store: Stor
     from controller.roster import read_rows
 
     day = parse_day(args.date, brussels_date(store.clock.now()))
+    bad: list[tuple[int, str]] = []
+    skipped_people = 0
     if args.source is not None:
         good, bad = read_rows(args.source)
         for line, reason in bad:
-            print(f"line {line}: {reason}")
+            print(f"line {line}: refused: {reason}")
+        good, skipped_people = _without_gate_refusals(
+            store, config, day, good, args.include_refused
+        )
         crew = [row for _line, row in good]
     else:
         crew = crew_from_roster(store, day)
@@ -343,7 +342,39 @@ def _preregister(args: argparse.Namespace, config: ControllerConfig, store: Stor
             else ""
         )
     )
-    return EXIT_OK
+    return EXIT_FAILED if bad or done.skipped or skipped_people else EXIT_OK
+
+
+def _without_gate_refusals(
+    store: Store,
+    config: ControllerConfig,
+    day: date,
+    rows: list[tuple[int, RosterRow]],
+    include: bool,
+) -> tuple[list[tuple[int, RosterRow]], int]:
+    """The crew rows the gates would admit on ``day``; each one they would refuse is named
+    with why, and kept only with ``include`` (then the gate still refuses them)."""
+    from controller.manage import gate_would_refuse, masked_person
+
+    refused = gate_would_refuse(
+        store, day, [row for _line, row in rows], config.policy.unknown_person
+    )
+    kept: list[tuple[int, RosterRow]] = []
+    skipped = 0
+    for line, row in rows:
+        why = refused.get((row.person_kind, row.person_id))
+        if why is None:
+            kept.append((line, row))
+            continue
+        who = masked_person(row) + (f" ({row.name})" if row.name else "")
+        if include:
+            print(f"line {line}: warning: {who}: {why}: the gate will refuse them; sent anyway")
+            kept.append((line, row))
+        else:
+            print(f"line {line}: skipped: {who}: {why}: the gate would refuse them "
+                  "(--include-refused sends them anyway)")  # fmt: skip
+            skipped += 1
+    return kept, skipped
 
 
 def _quarantine(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
@@ -404,7 +435,7 @@ def _user(args: argparse.Namespace, config: ControllerConfig, store: Store) -> i
     if args.user_command == "list":
         rows = [
             {"name": a.name, "role": a.role, "disabled": a.disabled,
-             "last_login": a.last_login_at.isoformat(timespec="seconds") if a.last_login_at else ""}
+             "last_login": views.local_time(a.last_login_at)}
             for a in accounts.list_accounts(store)
         ]  # fmt: skip
         print(render(rows, ("name", "role", "disabled", "last_login")))
@@ -458,7 +489,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, ControllerConfig, Store], int]
     **console_cli.HANDLERS,
     "web": _web,
     "user": _user,
-    "refusals": _refusals,
 }
 
 

@@ -26,7 +26,9 @@ Command = Callable[[argparse.Namespace, ControllerConfig, Store], int]
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Declare this module's commands on ``sub`` (their handlers are in ``HANDLERS``)."""
-    refused = sub.add_parser("refused", help="refusals at the gates today (time, gate, reason)")
+    refused = sub.add_parser(
+        "refused", aliases=["refusals"], help="refusals at the gates today (time, gate, reason)"
+    )
     refused.add_argument("--date", help="YYYY-MM-DD, today (default) or tomorrow")
     refused.add_argument("--format", choices=FORMATS, default="table")
     register = sub.add_parser(
@@ -75,11 +77,11 @@ def _day(store: Store, text: str | None) -> date:
 
 
 def _refused(args: argparse.Namespace, config: ControllerConfig, store: Store) -> int:
-    rows = views.refusals(store, _day(store, args.date), reveal=args.reveal)
-    print(render(rows, views.REFUSAL_COLUMNS, args.format))
+    rows = views.gate_refusals(store, _day(store, args.date), reveal=args.reveal)
+    print(render(rows, views.GATE_REFUSAL_COLUMNS, args.format))
     if args.format == "table":
-        print("\nnot published by the gates, so not listed: " + "; ".join(
-            views.NOT_PUBLISHED.values()))  # fmt: skip
+        print("\nrows without a person: refusals that name nobody (or repeat one), counted by "
+              "the gate per minute; they arrive some minutes later")  # fmt: skip
     return EXIT_OK
 
 
@@ -174,6 +176,7 @@ def audit_reveal(store: Store, args: argparse.Namespace) -> None:
 
 HANDLERS: dict[str, Command] = {
     "refused": _refused,
+    "refusals": _refused,  # the alias of refused
     "register": _register,
     "anomaly": _anomaly,
     "proof": _proof,

@@ -308,7 +308,7 @@ class Handheld:
             return now
         at = min(at, now)
         if brussels_date(at) != brussels_date(now):
-            shown = at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M")
+            shown = at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M %Z")
             raise HandheldError(
                 "stale", f"scanned on {shown}, another day: register the worker by hand"
             )

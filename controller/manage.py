@@ -16,6 +16,7 @@ from controller import sameperson, schema
 from controller.checkins import new_client_ref
 from controller.errors import ControllerError
 from controller.roster import RosterRow
+from controller.siteconfig import make_person
 from controller.store import Store
 from presence.clock import brussels_date
 from registry.errors import RegistryError
@@ -146,6 +147,38 @@ def crew_from_roster(store: Store, day: date) -> list[RosterRow]:
     ]
 
 
+def gate_would_refuse(
+    store: Store, day: date, crew: Iterable[RosterRow], unknown_person: str = "refuse"
+) -> dict[tuple[str, str], str]:
+    """Who of ``crew`` the gates would refuse on ``day``, with why, by the rule of the site
+    config (controller.siteconfig): blocked on the roster; on it, but not for that day; or
+    not on it at all while the site's ``unknown_person`` policy is ``refuse``."""
+    wanted = {(row.person_kind, row.person_id) for row in crew}
+    r = schema.roster.c
+    entries: dict[tuple[str, str], list[Any]] = {}
+    ids = sorted({digits for _kind, digits in wanted})
+    with store.transaction() as conn:
+        for start in range(0, len(ids), 900):
+            query = select(r.person_kind, r.person_id, r.valid_from, r.valid_to, r.blocked)
+            for row in conn.execute(query.where(r.person_id.in_(ids[start : start + 900]))):
+                entries.setdefault((row.person_kind, row.person_id), []).append(row)
+    refused: dict[tuple[str, str], str] = {}
+    for key in wanted:
+        found = entries.get(key, [])
+        if any(row.blocked for row in found):
+            refused[key] = "blocked on the roster"
+        elif not found:
+            if unknown_person == "refuse":
+                refused[key] = "not on the roster"
+        elif not any(
+            (row.valid_from is None or row.valid_from <= day)
+            and (row.valid_to is None or row.valid_to >= day)
+            for row in found
+        ):
+            refused[key] = f"on the roster, but not for {day.isoformat()} (check its dates)"
+    return refused
+
+
 def preregister(
     store: Store, workplace: str, day: date, crew: Iterable[RosterRow]
 ) -> Preregistered:
@@ -164,7 +197,7 @@ def preregister(
                 continue
             seen.add(key)
             if row.person_kind == "inss" and not row.company_id:
-                skipped.append(f"{row.person_id[:6]}...: no employer")
+                skipped.append(f"{masked_person(row)}: no employer")
                 continue
             if _present_by_other_number(conn, (row.person_kind, row.person_id, workplace, day)):
                 existing += 1  # one person, two numbers: one registration
@@ -267,3 +300,8 @@ def resolve_same_person(store: Store, presence_id: int, same: bool) -> SamePerso
         "one person, merged" if same else "two people, released",
     )
     return decision
+
+
+def masked_person(row: RosterRow) -> str:
+    """The person of a crew row, masked (messages never show the full number)."""
+    return make_person(row.person_kind, row.person_id).masked()

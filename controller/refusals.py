@@ -7,6 +7,7 @@ sent, so a count *replaces* the row of its key; totals are sums over the rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, select
@@ -78,6 +79,33 @@ def listing(store: Store, day: date) -> list[dict[str, object]]:
     monotonic clock pinned by a live heartbeat; ``ntp_pin``: by the moment NTP set its clock
     right in that boot; ``terminal``: its synchronised clock;
     ``terminal_unsynced``: its clock as it was)."""
+    return [
+        {
+            "minute": f"{c.local:%H:%M %Z}" + ("" if c.span == 1 else " +1h"),
+            "terminal": c.terminal,
+            "reason": c.reason,
+            "count": c.count,
+            "clock": c.dated_by,
+        }
+        for c in counted(store, day)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """Refusals of one reason a terminal counted in one minute (``span`` 1) or hour (60)."""
+
+    local: datetime  # Brussels time
+    span: int
+    terminal: str
+    reason: str
+    count: int
+    dated_by: str
+
+
+def counted(store: Store, day: date) -> list[Counted]:
+    """The summarised refusals of ``day`` (Brussels), oldest first, summed per minute (or
+    hour), terminal, reason and what dated them."""
     start = datetime.combine(day, datetime.min.time(), BRUSSELS)
     r = schema.refusal_counts.c
     query = (
@@ -85,16 +113,15 @@ def listing(store: Store, day: date) -> list[dict[str, object]]:
         .where(r.dated_at >= start - timedelta(hours=2), r.dated_at < start + timedelta(hours=26))
         .order_by(r.dated_at, r.terminal_id, r.reason)
     )
-    totals: dict[tuple[str, str, str, str], int] = {}
+    totals: dict[tuple[datetime, int, str, str, str], int] = {}
     with store.reading() as conn:
         for dated, span, terminal, reason, count, dated_by in conn.execute(query):
             if brussels_date(dated) != day:
                 continue
-            local = dated.astimezone(BRUSSELS)
-            label = f"{local:%H:%M}" if span == 1 else f"{local:%H:%M} +1h"
-            key = (label, terminal, reason, dated_by)
+            local = dated.astimezone(BRUSSELS).replace(second=0, microsecond=0)
+            key = (local, span, terminal, reason, dated_by)
             totals[key] = totals.get(key, 0) + int(count)
     return [
-        {"minute": label, "terminal": t, "reason": reason, "count": n, "clock": how}
-        for (label, t, reason, how), n in totals.items()
+        Counted(local, span, terminal, reason, n, dated_by)
+        for (local, span, terminal, reason, dated_by), n in totals.items()
     ]

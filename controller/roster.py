@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
-from controller import audit, schema, siteconfig
+from controller import audit, nsso_texts, schema, siteconfig
 from controller.audit import Actor
 from controller.checkins import employer_on
 from controller.errors import ControllerError, RosterError
@@ -443,7 +443,7 @@ def _people_rows(store: Store, search: str | None, reveal: bool) -> list[Row]:
             "blocked": bool(row.blocked),
             "limosa_id": _show("limosa", row.limosa_id, reveal) if row.limosa_id else "",
             "source": row.source,
-            "imported_at": row.imported_at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M"),
+            "imported_at": row.imported_at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M %Z"),
             "_kind": row.person_kind,
             "_id": row.person_id,
         }
@@ -642,7 +642,7 @@ def history(
                 "state": row.state,
                 "receipt": row.receipt_id or "",
                 "validation": row.registry_status or "",
-                "remarks": ", ".join(json.loads(row.remarks or "[]")),
+                "remarks": "; ".join(nsso_texts.explain(json.loads(row.remarks or "[]"))),
                 "source": row.source,
             }
             for row in presences

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
-from controller import audit, schema, siteconfig
+from controller import audit, nsso_texts, schema, siteconfig
 from controller.audit import Actor
 from controller.errors import ControllerError, StoreError
 from controller.store import Store
@@ -27,7 +27,10 @@ Row = dict[str, Any]
 PRESENCE_COLUMNS = (
     "date",
     "person",
+    "name",
     "employer",
+    "first_checkin",
+    "gate",
     "state",
     "receipt",
     "source",
@@ -44,8 +47,15 @@ TERMINAL_COLUMNS = (
     "outbox_depth",
     "outbox_alarm",
     "clock_synced",
+    "fault",
+    "reader",
+    "camera",
+    "tamper",
     "version",
 )
+# What the heartbeat's health items say about the hardware (terminal/app.py writes them);
+# blank for a terminal never seen, or one whose heartbeat does not carry the item.
+HARDWARE_ITEMS = ("fault", "reader", "camera", "tamper")
 
 
 def show_person(kind: str, digits: str, reveal: bool) -> str:
@@ -58,17 +68,16 @@ def show_company(digits: str | None) -> str:
 
 
 def _local(moment: datetime | None) -> str:
-    return moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+    """Brussels time, labelled with its zone (CET or CEST): ``2026-12-03 13:20:04 CET``."""
+    return moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else ""
 
 
 def _detail(row: Any) -> str:
-    parts = []
-    if row.remarks:
-        remarks = json.loads(row.remarks)
-        if remarks:
-            parts.append(", ".join(str(r) for r in remarks))
-    if row.last_error and row.state not in (schema.REGISTERED, schema.VALIDATED):
-        parts.append(str(row.last_error))
+    """NSSO's remarks and the last error, each once and in words (controller.nsso_texts),
+    and the receipts this presence replaces."""
+    remarks = [str(r) for r in json.loads(row.remarks)] if row.remarks else []
+    error = row.last_error if row.state not in (schema.REGISTERED, schema.VALIDATED) else None
+    parts = nsso_texts.explain(remarks, error)
     if row.previous_receipts:
         parts.append("replaces receipt " + ", ".join(json.loads(row.previous_receipts)))
     return " | ".join(dict.fromkeys(parts))
@@ -95,12 +104,17 @@ def presences(
         query = query.where(where)
     with store.reading() as conn:
         rows = conn.execute(query).all()
+        names = names_of(conn, {(row.person_kind, row.person_id) for row in rows})
+        first = _first_entries(conn, [row.id for row in rows])
     return [
         {
             "id": row.id,
             "date": row.date.isoformat(),
             "person": row.person_masked or show_person(row.person_kind, row.person_id, reveal),
+            "name": names.get((row.person_kind, row.person_id), ""),
             "employer": show_company(row.company_id),
+            "first_checkin": _clock_time(first.get(row.id, ("", None))[1]),
+            "gate": first.get(row.id, ("", None))[0],
             "state": row.state,
             "receipt": row.receipt_id or "",
             "source": row.source,
@@ -109,6 +123,26 @@ def presences(
         }
         for row in rows
     ]
+
+
+def _first_entries(conn: Any, presence_ids: list[int]) -> dict[int, tuple[str, datetime]]:
+    """Each presence's first admitted entry: its gate and moment."""
+    e = schema.events.c
+    first: dict[int, tuple[str, datetime]] = {}
+    for start in range(0, len(presence_ids), _IN_CHUNK):
+        entries = conn.execute(
+            select(e.presence_id, e.terminal_id, e.dated_at)
+            .where(e.presence_id.in_(presence_ids[start : start + _IN_CHUNK]))
+            .where(e.decision == "admitted", e.direction == "in")
+            .order_by(e.dated_at.desc(), e.id.desc())
+        )
+        first.update({pid: (gate, at) for pid, gate, at in entries})  # the earliest wins
+    return first
+
+
+def _clock_time(moment: datetime | None) -> str:
+    """``HH:MM:SS CET`` (or CEST) in Brussels time, "" for None."""
+    return moment.astimezone(BRUSSELS).strftime("%H:%M:%S %Z") if moment else ""
 
 
 # The anomalies listing names each presence by its id: what same-person takes.
@@ -200,23 +234,31 @@ def onsite(store: Store, reveal: bool = False) -> list[Row]:
 
 
 def terminals(store: Store) -> list[Row]:
+    """Each known terminal with its latest heartbeat: link state, when seen (Brussels time),
+    outbox, clock, the ``HARDWARE_ITEMS`` and version. A terminal never seen has ``None``
+    (JSON ``null``, an empty cell) for every number and flag it never reported."""
     t = schema.terminals.c
     with store.reading() as conn:
         rows = conn.execute(select(schema.terminals).order_by(t.terminal_id)).all()
-    return [
-        {
-            "terminal": row.terminal_id,
-            "direction": row.direction,
-            "revoked": row.revoked,
-            "state": row.last_state or "never seen",
-            "last_seen": _local(row.last_seen_at),
-            "outbox_depth": row.outbox_depth if row.outbox_depth is not None else "",
-            "outbox_alarm": bool(row.outbox_alarm),
-            "clock_synced": "" if row.clock_synced is None else row.clock_synced,
-            "version": row.software_version or "",
-        }
-        for row in rows
-    ]
+    result = []
+    for row in rows:
+        health = _health_items(row.health)
+        seen = row.last_state is not None
+        result.append(
+            {
+                "terminal": row.terminal_id,
+                "direction": row.direction,
+                "revoked": row.revoked,
+                "state": row.last_state or "never seen",
+                "last_seen": _local(row.last_seen_at) or None,
+                "outbox_depth": row.outbox_depth if seen else None,
+                "outbox_alarm": bool(row.outbox_alarm) if seen else None,
+                "clock_synced": row.clock_synced,
+                **{item: health.get(item) for item in HARDWARE_ITEMS},
+                "version": row.software_version,
+            }
+        )
+    return result
 
 
 QUARANTINE_COLUMNS = ("received", "terminal", "reason", "event_id", "detail", "topic")
@@ -247,7 +289,7 @@ _IN_CHUNK = 900  # ids per IN (...) list
 
 
 def local_time(moment: datetime | None) -> str:
-    """``YYYY-MM-DD HH:MM:SS`` in Brussels time ("" for None)."""
+    """``YYYY-MM-DD HH:MM:SS CET`` (or CEST): Brussels time with its zone ("" for None)."""
     return _local(moment)
 
 
@@ -470,7 +512,7 @@ def day_presences(
                 "employer": companies[company_id],
                 "gate": gate,
                 "channel": channel_of(gate),
-                "first_checkin": at.astimezone(BRUSSELS).strftime("%H:%M:%S") if at else "",
+                "first_checkin": _clock_time(at),
                 "state": row_state,
                 "receipt": receipt or "",
                 "validation": status or "",
@@ -516,9 +558,11 @@ REFUSAL_REASONS = {
     "card_expired": "the eID card has expired: the worker needs a valid card",
     "outbox_full": "the gate's outbox was full: check the terminal's link",
 }
-# Refusals a terminal decides but never publishes, so no page can list them (terminal/flows:
-# they name nobody, or are a repeat): the site manager hears of them only at the gate.
+# Refusals a terminal decides but never publishes one by one (terminal/flows: they name
+# nobody, or are a repeat): it counts them per minute (controller.refusals).
 NOT_PUBLISHED = {
+    "read_error": "a card that could not be read: present it again, or use the keypad",
+    "not_an_eid": "a card that is no Belgian eID card",
     "bad_card_data": "a card that could not be read, or is no eID card",
     "not_an_l1_code": "a QR code that is no Limosa L1 code",
     "bad_l1_code": "an L1 code whose content is broken",
@@ -568,6 +612,36 @@ def refusals(store: Store, day: date | None = None, reveal: bool = False) -> lis
     ]
 
 
+GATE_REFUSAL_COLUMNS = ("at", "gate", "count", "reason", "explanation", "person", "name", "clock")
+
+
+def gate_refusals(store: Store, day: date | None = None, reveal: bool = False) -> list[Row]:
+    """Every refusal of ``day`` (default today) at the gates, newest first: each refusal a
+    gate published, naming the person (count 1), and the refusals a gate only counted per
+    minute because they name nobody or repeat one (an expired or unreadable card, a QR code
+    that is no L1 code, a second pass), with the minute, gate, reason and count."""
+    from controller import refusals as counted_refusals  # it imports checkins, not views
+
+    day = day or brussels_date(store.clock.now())
+    rows = [{**row, "count": 1, "clock": ""} for row in refusals(store, day, reveal)]
+    for c in counted_refusals.counted(store, day):
+        rows.append(
+            {
+                "at": f"{c.local:%Y-%m-%d %H:%M %Z}" + ("" if c.span == 1 else " +1h"),
+                "gate": c.terminal,
+                "channel": channel_of(c.terminal),
+                "count": c.count,
+                "reason": c.reason,
+                "explanation": NOT_PUBLISHED.get(c.reason) or REFUSAL_REASONS.get(c.reason, ""),
+                "person": "",
+                "name": "",
+                "clock": c.dated_by,  # what dated the minute (docs/controller.md)
+            }
+        )
+    rows.sort(key=lambda row: str(row["at"]), reverse=True)
+    return rows
+
+
 TERMINAL_HEALTH_COLUMNS = (
     "terminal",
     "link",
@@ -581,10 +655,9 @@ TERMINAL_HEALTH_COLUMNS = (
     "tampered",
 )
 SILENT_AFTER_S = HEARTBEAT_S * SILENT_AFTER_HEARTBEATS
-# Heartbeat health items that say the enclosure is open. Today's heartbeat carries
-# ``flow`` (the check-in flow's state, ``fault`` for any fault), ``reader``, ``camera``,
-# ``broker``, ``controller`` and ``refused_shed``; a ``tamper`` or ``fault`` item naming
-# the tamper switch is read when a terminal sends one.
+# Heartbeat health items that say the enclosure is open. The heartbeat carries ``flow`` (the
+# check-in flow's state), ``fault`` (its fault causes), ``reader``, ``camera``, ``tamper``,
+# ``broker``, ``controller`` and ``refused_shed`` (terminal/app.py, terminal/link.py).
 TAMPER_VALUES = ("open", "opened", "tampered")
 
 
@@ -687,6 +760,10 @@ def presence_detail(store: Store, presence_id: int, reveal: bool = False) -> Row
         "validation": row.registry_status or "",
         "remarks": [str(r) for r in json.loads(row.remarks or "[]")],
         "last_error": row.last_error or "",
+        "advice": nsso_texts.explain_parts(
+            [str(r) for r in json.loads(row.remarks or "[]")],
+            row.last_error if row.state not in (schema.REGISTERED, schema.VALIDATED) else None,
+        ),
         "previous_receipts": json.loads(row.previous_receipts or "[]"),
         "attempts": row.attempts,
         "created_at": _local(row.created_at),

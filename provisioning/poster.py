@@ -1,5 +1,6 @@
 """The A4 entrance poster: site name, workplace id and its QR code (segno), how to check in,
-and the privacy notice, in three languages. One layout, drawn on a PDF page (reportlab) or a
+and the privacy notice (what is read, who is responsible, how long it is kept, whom to ask),
+in four languages. One layout, drawn on a PDF page (reportlab) or a
 PNG image (Pillow)."""
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from PIL import Image, ImageDraw, ImageFont
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
+from controller.config import DEFAULT_RETENTION_DAYS
 from presence.ids import CompanyId, WorkplaceId
 from provisioning.errors import ProvisioningError
-from provisioning.poster_text import LANGUAGES
+from provisioning.poster_text import LANGUAGES, Privacy
 
 PAGE_W, PAGE_H = A4  # points
 MARGIN = 42.0
@@ -38,7 +40,26 @@ class Page(Protocol):
     def square(self, x: float, y: float, side: float) -> None: ...
 
 
-def layout(page: Page, site_name: str, workplace: WorkplaceId, company: CompanyId) -> None:
+# Type sizes: four languages and their privacy notices fill one A4 page.
+TITLE_PT, STEP_PT, PRIVACY_PT = 14.0, 11.0, 8.5
+
+
+class PosterFull(ProvisioningError):
+    """The text does not fit on the page (a very long site name, or contact)."""
+
+
+def default_privacy(company: CompanyId) -> Privacy:
+    return Privacy(controller=str(company), retention_days=DEFAULT_RETENTION_DAYS)
+
+
+def layout(
+    page: Page,
+    site_name: str,
+    workplace: WorkplaceId,
+    company: CompanyId,
+    privacy: Privacy | None = None,
+) -> None:
+    privacy = privacy or default_privacy(company)
     width = PAGE_W - 2 * MARGIN
     _qr(page, str(workplace), PAGE_W - MARGIN - QR_SIZE, MARGIN)
     beside_qr = width - QR_SIZE - 12
@@ -48,11 +69,14 @@ def layout(page: Page, site_name: str, workplace: WorkplaceId, company: CompanyI
     page.text(MARGIN, y + 34, str(workplace), 32, bold=True)
     y = max(y + 34, MARGIN + QR_SIZE)
     for language in LANGUAGES:
-        y = _paragraph(page, language.title, MARGIN, y + 24, width, 18, bold=True)
+        y = _paragraph(page, language.title, MARGIN, y + 16, width, TITLE_PT, bold=True)
         for number, step in enumerate(language.steps, start=1):
-            y = _paragraph(page, f"{number}. {step}", MARGIN + 12, y + 4, width - 12, 13.5)
-        y = _paragraph(page, language.privacy, MARGIN, y + 10, width, 11)
-    footer = f"Checkinatwork - RSZ / ONSS / NSSO - {company}"
+            y = _paragraph(page, f"{number}. {step}", MARGIN + 12, y + 2, width - 12, STEP_PT)
+        notice = f"{language.privacy} {privacy.notice(language)}"
+        y = _paragraph(page, notice, MARGIN, y + 5, width, PRIVACY_PT)
+    if y > PAGE_H - MARGIN - 14:
+        raise PosterFull("poster_full", "the poster's text does not fit on one A4 page")
+    footer = f"Checkinatwork - RSZ / ONSS / LSS / NSSO - {company}"
     page.text(MARGIN, PAGE_H - MARGIN, footer, 9)
 
 
@@ -127,19 +151,25 @@ class PngPage:
         self._draw.rectangle(box, fill=0)
 
 
-def render(site_name: str, workplace: WorkplaceId, company: CompanyId, suffix: str) -> bytes:
+def render(
+    site_name: str,
+    workplace: WorkplaceId,
+    company: CompanyId,
+    suffix: str,
+    privacy: Privacy | None = None,
+) -> bytes:
     """The poster as PDF or PNG bytes, chosen by ``suffix`` (``.pdf`` or ``.png``)."""
     if suffix == ".pdf":
         buffer = io.BytesIO()
         handle = canvas.Canvas(buffer, pagesize=A4)
         handle.setTitle(f"{site_name} - {workplace}")
-        layout(PdfPage(handle), site_name, workplace, company)
+        layout(PdfPage(handle), site_name, workplace, company, privacy)
         handle.showPage()
         handle.save()
         return buffer.getvalue()
     if suffix == ".png":
         page = PngPage()
-        layout(page, site_name, workplace, company)
+        layout(page, site_name, workplace, company, privacy)
         buffer = io.BytesIO()
         page.image.save(buffer, format="PNG", dpi=(PNG_DPI, PNG_DPI))
         return buffer.getvalue()

@@ -28,6 +28,10 @@ class SiteRecord:
     contract_amount: Decimal | None
     broker_hosts: tuple[str, ...]
     broker_port: int
+    # [privacy] (optional, for the poster): the data controller's name (default: the
+    # company's enterprise number) and whom a worker asks about their data.
+    privacy_controller: str | None = None
+    privacy_contact: str | None = None
 
     def render(self) -> str:
         site: dict[str, Any] = {
@@ -40,13 +44,22 @@ class SiteRecord:
         if self.contract_amount is not None:
             site["contract_amount"] = str(self.contract_amount)
         header = "# Written by sitegate-provision init-site.\n"
-        return header + tomlgen.dumps(
-            {
-                "config_version": RECORD_VERSION,
-                "site": site,
-                "broker": {"hosts": list(self.broker_hosts), "port": self.broker_port},
-            }
-        )
+        document: dict[str, Any] = {
+            "config_version": RECORD_VERSION,
+            "site": site,
+            "broker": {"hosts": list(self.broker_hosts), "port": self.broker_port},
+        }
+        privacy = {
+            key: value
+            for key, value in (
+                ("controller", self.privacy_controller),
+                ("contact", self.privacy_contact),
+            )
+            if value
+        }
+        if privacy:
+            document["privacy"] = privacy
+        return header + tomlgen.dumps(document)
 
 
 def load_record(path: Path) -> SiteRecord:
@@ -75,6 +88,17 @@ def load_record(path: Path) -> SiteRecord:
             contract_amount=None if amount is None else Decimal(amount),
             broker_hosts=tuple(str(h) for h in broker["hosts"]),
             broker_port=int(broker["port"]),
+            **_privacy(document.get("privacy", {})),
         )
     except (KeyError, TypeError, ValueError, PresenceError) as exc:
         raise ProvisioningError("bad_site", f"{path}: not a site record ({exc})") from None
+
+
+def _privacy(section: Any) -> dict[str, str | None]:
+    if not isinstance(section, dict) or set(section) - {"controller", "contact"}:
+        raise ValueError("[privacy] takes controller and contact only")
+    found = {key: section.get(key) for key in ("controller", "contact")}
+    if not all(value is None or (isinstance(value, str) and value.strip()) for value in
+               found.values()):  # fmt: skip
+        raise ValueError("[privacy] controller and contact are non-empty strings")
+    return {"privacy_controller": found["controller"], "privacy_contact": found["contact"]}

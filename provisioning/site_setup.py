@@ -36,6 +36,7 @@ from provisioning.errors import ProvisioningError
 from provisioning.fileset import PRIVATE_DIR, PUBLIC, SECRET, FileSet
 from provisioning.layout import SiteLayout
 from provisioning.poster import output_suffix, render
+from provisioning.poster_text import Privacy
 from provisioning.record import SiteRecord, load_record
 from provisioning.site import SECTORS, Obligation, obligation, parse_amount, parse_date
 
@@ -248,9 +249,27 @@ def _check_with_controller_parser(text: str, path: Path) -> None:
 def make_poster(directory: str | Path, out: str | Path) -> Path:
     target = Path(os.path.abspath(out))
     suffix = output_suffix(target)
-    record = load_record(SiteLayout.at(directory).site_file)
-    data = render(record.name, record.workplace_id, record.company_id, suffix)
+    layout = SiteLayout.at(directory)
+    record = load_record(layout.site_file)
+    privacy = Privacy(
+        controller=record.privacy_controller or str(record.company_id),
+        retention_days=_retention_days(layout.controller_dir / "controller.toml"),
+        contact=record.privacy_contact,
+    )
+    data = render(record.name, record.workplace_id, record.company_id, suffix, privacy)
     files = FileSet()
     files.write(target, data, PUBLIC)
     files.commit()
     return target
+
+
+def _retention_days(controller_toml: Path) -> int:
+    """``[retention] days`` of the site's controller.toml, as the poster announces it (the
+    controller's default when the file or the key is absent)."""
+    default = controller_config.DEFAULT_RETENTION_DAYS
+    try:
+        document = tomllib.loads(controller_toml.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return default
+    days = document.get("retention", {}).get("days", default)
+    return days if isinstance(days, int) and not isinstance(days, bool) else default

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -20,9 +22,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from controller import schema
+from controller import schema, views
 from presence.cli import Level, share_options, site_dir_help
-from presence.clock import brussels_date
+from presence.clock import BRUSSELS, brussels_date
 from presence.version import version_line
 from sim.belpic import BelpicCard, IdentityFields, card_number
 from sim.crew import Worker, morning_crew
@@ -73,7 +75,7 @@ class Shift:
                 self.admitted_people.add(person.digits)
             online = "" if self.site.terminals[outcome.terminal].online else "  (broker down)"
             self.out(
-                f"{datetime.now():%H:%M:%S} {outcome.terminal:<7} {how:<7} "
+                f"{datetime.now(BRUSSELS):%H:%M:%S %Z} {outcome.terminal:<7} {how:<7} "
                 f"{person.masked() if person else '-':<20} {decided.verdict.decision:<9}"
                 f"{decided.verdict.reason:<24} {outcome.pattern}{online}"
             )
@@ -158,6 +160,14 @@ def settle(site: DemoSite, shift: Shift, out: Callable[[str], None]) -> list[dic
     return presences
 
 
+# What the summary's counts mean, printed under them.
+EXPLAINED = (
+    "missed:  presences whose day ended before NSSO could be reached (none expected)",
+    "lost:    people admitted at a gate with no presence at the controller (must be 0)",
+    "doubled: a second NSSO registration of one person for one day (must be 0)",
+)
+
+
 def summary(
     shift: Shift, presences: list[dict[str, object]], registrations: list[dict[str, object]]
 ) -> tuple[list[str], int]:
@@ -177,25 +187,56 @@ def summary(
         (r["inss"] or r["limosa_id"], r["registration_date"]) for r in registrations
     )
     doubled = sum(n - 1 for n in per_person_day.values())
+    admitted = sum(v.admitted for v in verdicts)
+    anomalies = {s: by_state[s] for s in ANOMALY_STATES if by_state[s]}
     lines = [
-        f"admitted      {sum(v.admitted for v in verdicts)} decisions, "
-        f"{len(shift.admitted_people)} people",
-        "refused       " + (", ".join(f"{r} {n}" for r, n in sorted(refused.items())) or "0"),
+        f"admitted      {admitted} times, {len(shift.admitted_people)} different people",
+        f"refused       {sum(refused.values())}"
+        + "".join(
+            f"\n                 {n} x {_refusal_words(r)}" for r, n in sorted(refused.items())
+        ),
         f"registered    {len(receipts)} presences with an NSSO receipt "
         f"({by_state['validated']} validated, {by_state['failed_remarks']} with remarks)",
-        f"anomalies     {sum(by_state[s] for s in ANOMALY_STATES)} "
-        + str({s: by_state[s] for s in ANOMALY_STATES if by_state[s]}),
+        f"anomalies     {sum(anomalies.values())}"
+        + "".join(
+            f"\n                 {n} x {_STATE_WORDS.get(s, s)}" for s, n in anomalies.items()
+        ),
         f"missed        {by_state['missed']}",
         f"lost          {lost}",
-        f"doubled       {doubled} (registrations at NSSO: {len(registrations)})",
+        f"doubled       {doubled} (NSSO holds {len(registrations)} registrations)",
+        *EXPLAINED,
     ]
     return lines, lost + doubled
+
+
+_STATE_WORDS = {
+    schema.NEEDS_EMPLOYER: "need an employer",
+    schema.REJECTED: "refused by NSSO",
+    schema.FAILED_REMARKS: "registered with remarks",
+    schema.MISSED: "missed",
+    schema.POSSIBLE_SAME: "maybe the same person",
+}
+
+
+def _refusal_words(reason: str) -> str:
+    words = views.NOT_PUBLISHED.get(reason) or views.REFUSAL_REASONS.get(reason) or reason
+    return f"{words} ({reason})"
 
 
 def print_summary(lines: list[str]) -> None:
     print("-- summary")
     for line in lines:
         print("   " + line)
+
+
+def command_hint(name: str) -> str:
+    """How to run our command ``name`` from here, as it must be typed: the virtual
+    environment's script (``.venv/bin/sitegate-controller`` from the repository)."""
+    script = Path(sys.executable).parent / name
+    if not script.exists():
+        return name
+    relative = os.path.relpath(script)
+    return relative if not relative.startswith("..") else str(script)
 
 
 def stay(site: DemoSite) -> None:
@@ -230,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     shift.add_argument("--seed", type=int, default=2026, help="which crew (default %(default)s)")
+    shift.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     shift.add_argument(
         "--stay", action="store_true", help="keep the site and its console up after the shift"
     )
@@ -320,8 +362,17 @@ def run_shift(args: argparse.Namespace) -> int:
             stay(site)
     if not args.stay:
         print_summary(lines)
-    print(f"-- done in {time.monotonic() - started:.0f} s; the site manager's view: "
-          f"sitegate-controller --config {workdir / 'controller.toml'} presences")  # fmt: skip
+    elapsed = time.monotonic() - started
+    if args.dir is None and not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+        print(f"-- done in {elapsed:.0f} s; work directory removed "
+              "(--keep or --dir DIR keeps it, to look at the site afterwards)")  # fmt: skip
+    else:
+        controller = command_hint("sitegate-controller")
+        config = workdir / "controller.toml"
+        print(f"-- done in {elapsed:.0f} s; the site manager's view:\n"
+              f"   {controller} --config {config} presences\n"
+              f"   {controller} --config {config} anomalies")  # fmt: skip
     return 0 if lost == 0 else 1  # lost or doubled
 
 

@@ -210,7 +210,21 @@ class App:
             return None
 
     def _health(self) -> dict[str, str]:
-        health = {"flow": self.flow.state, "refused_shed": str(self.outbox.refused_shed)}
+        """The heartbeat's items (read on the link's thread): the flow's state, its faults
+        (``none``, or their causes joined by ``,``), each credential input, and the tamper
+        switch (``open``, ``closed``, or ``none`` without one)."""
+        faults = dict(self.flow.faults)  # one atomic copy: the flow's thread changes it
+        health = {
+            "flow": self.flow.state,
+            "fault": ",".join(sorted(faults)) or "none",
+            "refused_shed": str(self.outbox.refused_shed),
+        }
         for name in ("reader", "camera"):
             health[name] = self.flow.health.get(name, "none")
+        health["tamper"] = self._tamper_state()
         return health
+
+    def _tamper_state(self) -> str:
+        if not self.config.gate.tamper_pin:
+            return "none"
+        return "open" if self.gate.tampered else "closed"

@@ -7,6 +7,7 @@
     identifying --identified--> deciding --admit--> admitted --gate_opened--> waiting_passage
     identifying --unreadable--> refused          deciding --refuse--> refused
     waiting_passage --passage_done (Passed, NotPassed, timeout)--> idle | provisioning
+    waiting_passage --hold (a credential while someone passes: the wait pattern)--> itself
     refused --feedback_done (timeout)--> idle | provisioning
     idle | provisioning | refused | waiting_passage --fail--> fault --recover--> idle | ...
     any state but idle, provisioning and fault --abort (an error while handling)--> idle | ...
@@ -96,6 +97,7 @@ class CheckinMachine(StateMachine):
     admit = deciding.to(admitted)
     refuse = deciding.to(refused)
     gate_opened = admitted.to(waiting_passage)
+    hold = waiting_passage.to.itself(internal=True)
     passage_done = waiting_passage.to(idle, cond="configured") | waiting_passage.to(provisioning)
     feedback_done = refused.to(idle, cond="configured") | refused.to(provisioning)
     fail = idle.to(fault) | provisioning.to(fault) | refused.to(fault) | waiting_passage.to(fault)
@@ -149,6 +151,10 @@ class GateListener:
     def on_enter_admitted(self, pattern: str = "admitted") -> None:
         self._gate.admit()
         self._gate.show(pattern)
+
+    def on_hold(self) -> None:
+        # The gate stays open for the one passing; the next person is told to wait.
+        self._gate.show("wait")
 
     def on_enter_refused(self, pattern: str = "refused") -> None:
         self._gate.show(pattern)
@@ -243,6 +249,11 @@ class CheckinFlow:
     # --- credentials ---------------------------------------------------------------------
 
     def _credential(self, event: DriverEvent, found: Credential | Unreadable) -> Decided | None:
+        if self.machine.accepts("hold"):
+            log.info("%s while someone passes: wait", type(event).__name__)
+            self._count("wait")
+            self.machine.send("hold")
+            return None
         if not self.machine.accepts("credential"):
             log.info("%s ignored in state %s", type(event).__name__, self.state)
             self._count("ignored_" + self.state)

@@ -98,6 +98,9 @@ def test_user_add_reads_the_password_from_a_file_and_lists_the_account(
     store = open_store(f"sqlite:///{tmp_path / 'c.db'}")
     try:
         assert accounts.authenticate(store, "mia", PASSWORD) is not None
+        assert main(["--config", str(site), "user", "list"]) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("mia"))
+        assert line.endswith((" CET", " CEST"))  # the sign-in, in Brussels time
     finally:
         store.close()
 

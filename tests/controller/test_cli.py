@@ -63,6 +63,23 @@ def test_presences_are_masked_unless_revealed(site, capsys):
     assert {r["state"] for r in rows} == {"needs_employer", "pending"}
 
 
+def test_presences_show_name_first_checkin_time_and_gate(site, tmp_path, capsys):
+    from zoneinfo import ZoneInfo
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"person;employer;name\n{inss(1)};{COMPANY};Els Claes\n")
+    assert main(["--config", str(site), "roster", "import", str(roster)]) == 0
+    first = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    later = checkin(inss(1), at=first + timedelta(minutes=10), terminal="gate-2", seq=2)
+    _record(site, _db(site), checkin(inss(1), at=first, terminal="gate-1"), later)
+    capsys.readouterr()
+    assert main(["--config", str(site), "presences", "--format", "json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    shown = first.astimezone(ZoneInfo("Europe/Brussels")).strftime("%H:%M:%S %Z")
+    assert (row["name"], row["first_checkin"], row["gate"]) == ("Els Claes", shown, "gate-1")
+    assert row["first_checkin"].endswith(("CET", "CEST"))
+
+
 def test_presences_filter_by_state_and_date_in_csv(site, capsys):
     _record(site, _db(site), checkin(inss(1)), checkin(limosa(1)))
     assert main(["--config", str(site), "presences", "--state", "pending", "--format", "csv"]) == 0
@@ -126,6 +143,82 @@ def test_terminals_come_from_the_terminals_file(site, capsys):
     assert "gate-1" in out and "never seen" in out
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+def test_a_terminal_never_seen_has_empty_numbers_in_every_format(site, capsys, fmt):
+    assert main(["--config", str(site), "terminals"]) == 0  # the terminals file is read
+    capsys.readouterr()
+    assert main(["--config", str(site), "terminals", "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    if fmt == "json":
+        [row] = [r for r in json.loads(out) if r["terminal"] == "gate-1"]
+        assert row["state"] == "never seen"
+        for column in ("outbox_depth", "outbox_alarm", "clock_synced", "last_seen", "fault",
+                       "reader", "camera", "tamper", "version"):  # fmt: skip
+            assert row[column] is None, column
+    elif fmt == "csv":
+        [row] = [r for r in csv.DictReader(io.StringIO(out)) if r["terminal"] == "gate-1"]
+        assert row["outbox_depth"] == row["outbox_alarm"] == row["tamper"] == ""
+    else:
+        line = next(x for x in out.splitlines() if x.startswith("gate-1"))
+        assert line.split("never seen")[1].strip() == ""  # no 0, no "no", nothing after
+
+
+def test_terminals_show_the_heartbeats_fault_reader_camera_and_tamper(site, capsys):
+    from controller import schema
+
+    assert main(["--config", str(site), "terminals"]) == 0
+    capsys.readouterr()
+    health = {"flow": "fault", "fault": "tampered", "reader": "ok", "camera": "no_frames",
+              "tamper": "open"}  # fmt: skip
+    store = open_store(_db(site))
+    try:
+        with store.transaction() as conn:
+            conn.execute(
+                schema.terminals.update()
+                .where(schema.terminals.c.terminal_id == "gate-1")
+                .values(
+                    last_state="online",
+                    last_seen_at=datetime.now(UTC),
+                    outbox_depth=0,
+                    outbox_alarm=False,
+                    health=json.dumps(health),
+                )
+            )
+    finally:
+        store.close()
+    assert main(["--config", str(site), "terminals", "--format", "json"]) == 0
+    [row] = [r for r in json.loads(capsys.readouterr().out) if r["terminal"] == "gate-1"]
+    assert (row["fault"], row["reader"], row["camera"], row["tamper"]) == (
+        "tampered",
+        "ok",
+        "no_frames",
+        "open",
+    )
+    assert row["outbox_depth"] == 0 and row["outbox_alarm"] is False
+
+
+def test_anomalies_tell_nssos_remark_in_words_once(site, capsys):
+    from controller import schema
+
+    _record(site, _db(site), checkin(inss(5)))
+    remark = "COMPANY IS NOT KNOWN  AS BUILDER OR  SUBCONTRACTOR IN THIS DUC"
+    store = open_store(_db(site))
+    try:
+        with store.transaction() as conn:
+            conn.execute(
+                schema.presences.update().values(
+                    state="failed_remarks", receipt_id="459046001236787",
+                    remarks=json.dumps([remark]), registry_status="FAILED",
+                )
+            )  # fmt: skip
+    finally:
+        store.close()
+    assert main(["--config", str(site), "anomalies", "--format", "json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert "not declared on this site" in row["detail"]
+    assert "SUBCONTRACTOR" not in row["detail"] and row["detail"].count("declaration of works") == 1
+
+
 def test_a_bad_config_is_a_clear_usage_error(tmp_path, capsys):
     path = tmp_path / "c.toml"
     path.write_text("config_version = 1\n[site]\nworkplace_id = 'X'\n[broker]\nport = 'x'\n")
@@ -137,6 +230,51 @@ def test_a_bad_config_is_a_clear_usage_error(tmp_path, capsys):
 def test_preregister_refuses_a_day_nsso_would_refuse(site, capsys):
     assert main(["--config", str(site), "preregister", "--date", "2020-01-01"]) == 1
     assert "today or tomorrow" in capsys.readouterr().err
+
+
+def _crew_file(tmp_path: Path) -> Path:
+    """Line 2 on the roster, line 3 not, line 4 no valid number."""
+    crew = tmp_path / "crew.csv"
+    crew.write_text(
+        f"rijksregisternummer;werkgever;naam\n{inss(1).digits};{COMPANY};Els Claes\n"
+        f"{inss(2).digits};{COMPANY};Piet Janssens\n12345678901;{COMPANY};Nobody\n"
+    )
+    return crew
+
+
+def _planned(site: Path) -> set[str]:
+    store = open_store(_db(site))
+    try:
+        from controller import schema
+
+        with store.transaction() as conn:
+            return {r.person_id for r in conn.execute(schema.presences.select())}
+    finally:
+        store.close()
+
+
+def test_preregister_from_a_file_skips_whom_the_gate_would_refuse_and_lists_bad_rows(
+    site, tmp_path, capsys
+):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"person;employer;name\n{inss(1)};{COMPANY};Els Claes\n")
+    assert main(["--config", str(site), "roster", "import", str(roster)]) == 0
+    capsys.readouterr()
+    argv = ["--config", str(site), "preregister", "--date", "today", "--from"]
+    assert main([*argv, str(_crew_file(tmp_path))]) == 1
+    out = capsys.readouterr().out
+    assert f"line 3: skipped: {inss(2).masked()} (Piet Janssens): not on the roster" in out
+    assert "line 4: refused: invalid national number" in out
+    assert inss(2).digits not in out and "1 planned presences added" in out
+    assert _planned(site) == {inss(1).digits}
+
+
+def test_preregister_include_refused_sends_them_with_a_warning(site, tmp_path, capsys):
+    argv = ["--config", str(site), "preregister", "--date", "today", "--include-refused"]
+    assert main([*argv, "--from", str(_crew_file(tmp_path))]) == 1  # line 4 stays bad
+    out = capsys.readouterr().out
+    assert "line 2: warning:" in out and "the gate will refuse them" in out
+    assert _planned(site) == {inss(1).digits, inss(2).digits}
 
 
 def test_a_checkin_refused_for_a_missing_terminals_entry_is_replayed_once_it_is_added(site, capsys):
@@ -169,7 +307,7 @@ def test_a_checkin_refused_for_a_missing_terminals_entry_is_replayed_once_it_is_
     assert [r["state"] for r in json.loads(capsys.readouterr().out)] == ["pending"]
 
 
-def test_refusals_list_what_the_terminals_summarised_per_minute(site, capsys):
+def test_refused_lists_what_the_terminals_counted_per_minute(site, capsys):
     import uuid
 
     from controller import refusals
@@ -184,11 +322,12 @@ def test_refusals_list_what_the_terminals_summarised_per_minute(site, capsys):
             refusals.store_summary(conn, "gate-1", summary, at)
     finally:
         store.close()
-    assert main(["--config", str(site), "refusals", "--format", "json"]) == 0
+    assert main(["--config", str(site), "refusals", "--format", "json"]) == 0  # refused's alias
     [row] = json.loads(capsys.readouterr().out)
-    assert (row["terminal"], row["reason"], row["count"], row["clock"]) == (
-        "gate-1", "read_error", 4, "terminal"
+    assert (row["gate"], row["reason"], row["count"], row["person"]) == (
+        "gate-1", "read_error", 4, ""
     )  # fmt: skip
+    assert "could not be read" in row["explanation"]
 
 
 # --- one way to pass options; the database belongs to the service user --------------------

@@ -62,7 +62,7 @@ def test_a_short_outage_raises_no_banner(store, clock):
     clock.advance(61)
     recorder.broker(False)
     (banner,) = health.read(store).banners()
-    assert (banner.code, banner.since) == ("broker_unreachable", "2026-03-02 07:30:10")
+    assert (banner.code, banner.since) == ("broker_unreachable", "2026-03-02 07:30:10 CET")
 
 
 def test_a_controller_that_stopped_writing_is_not_running(store, clock):

@@ -72,8 +72,8 @@ def test_hour_counts_add_to_the_minutes_already_stored(running, terminal) -> Non
     listed = refusals.listing(store, date(2026, 3, 2))
     assert sum(int(str(row["count"])) for row in listed) == 42
     assert {(row["minute"], row["terminal"], row["clock"]) for row in listed} == {
-        ("07:12", "gate-1", "terminal"),
-        ("07:12 +1h", "gate-1", "terminal"),
+        ("07:12 CET", "gate-1", "terminal"),
+        ("07:12 CET +1h", "gate-1", "terminal"),
     }
 
 

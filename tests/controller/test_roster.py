@@ -272,3 +272,18 @@ def test_the_readmes_roster_example_imports_as_written(store):
     assert plan.refused == [] and len(plan.added) == 3
     assert [r.row.name for r in plan.added] == ["Jan Peeters", "Zoé Dubois", "Piotr Nowak"]
     assert plan.added[2].row.person_kind == "limosa"
+
+
+def test_history_tells_nssos_remarks_in_words(store):
+    _import(store, f"person;employer\n{inss(1)};{COMPANY}\n")
+    event = checkin(inss(1), at=NOW)
+    with store.transaction() as conn:
+        checkins.record(store, conn, event, encode(event), NOW, 300)
+        conn.execute(
+            schema.presences.update().values(
+                state=schema.FAILED_REMARKS, receipt_id="459046001236787",
+                remarks=json.dumps(["RELATED DIMONA NOT OK"]),
+            )
+        )  # fmt: skip
+    (presence,) = history(store, inss(1))["presences"]
+    assert "Dimona declaration" in presence["remarks"] and "NOT OK" not in presence["remarks"]

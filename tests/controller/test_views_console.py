@@ -98,7 +98,7 @@ def test_the_feed_is_newest_first_masked_and_continues_from_an_id(store):
     _record(store, second)
     rows = views.feed(store)
     assert [r["person"] for r in rows] == [limosa(3).masked(), inss(1).masked()]
-    assert rows[1]["name"] == "Jan Peeters" and rows[1]["at"] == "2026-03-02 09:58:00"
+    assert rows[1]["name"] == "Jan Peeters" and rows[1]["at"] == "2026-03-02 09:58:00 CET"
     newer = views.feed(store, since_id=start)
     assert [r["name"] for r in newer] == ["Piotr Nowak"]
     assert views.feed(store, since_id=newer[0]["id"]) == []
@@ -110,7 +110,7 @@ def test_on_site_shows_name_company_since_and_gate(store):
     rows = {r["name"]: r for r in views.onsite(store)}
     assert rows["Jan Peeters"]["gate"] == "gate-2"
     assert rows["Jan Peeters"]["employer"] == "0403.170.701"
-    assert rows["Jan Peeters"]["since"] == "2026-03-02 09:30:00"
+    assert rows["Jan Peeters"]["since"] == "2026-03-02 09:30:00 CET"
     assert rows["Piotr Nowak"]["person"] == limosa(3).masked()
 
 
@@ -127,7 +127,7 @@ def test_on_site_follows_each_persons_last_passage_even_at_the_same_second(store
     )
     rows = views.onsite(store)
     assert [r["name"] for r in rows] == ["Piotr Nowak", "Jan Peeters"]  # longest inside first
-    assert rows[1]["since"] == "2026-03-02 09:50:00" and rows[1]["gate"] == "gate-2"
+    assert rows[1]["since"] == "2026-03-02 09:50:00 CET" and rows[1]["gate"] == "gate-2"
     counts = views.today_counts(store)
     assert (counts["on_site"], counts["admitted"], counts["refused"]) == (2, 3, 1)
 
@@ -149,7 +149,7 @@ def test_a_days_presences_carry_gate_channel_first_checkin_and_receipt(store):
     )
     rows = {r["name"]: r for r in views.day_presences(store, TODAY)}
     jan = rows["Jan Peeters"]
-    assert (jan["gate"], jan["channel"], jan["first_checkin"]) == ("gate-2", "gate", "09:10:00")
+    assert (jan["gate"], jan["channel"], jan["first_checkin"]) == ("gate-2", "gate", "09:10:00 CET")
     assert (jan["receipt"], jan["validation"]) == ("100000000042", "FAILED")
     assert jan["remarks"] == "RELATED DIMONA NOT OK" and jan["person"] == inss(1).masked()
     assert rows["Piotr Nowak"]["channel"] == "handheld"

@@ -401,6 +401,38 @@ def test_poster_is_written_where_asked(site: SiteLayout, tmp_path: Path, capsys)
     assert (tmp_path / "p.pdf").read_bytes().startswith(b"%PDF-")
 
 
+def test_poster_takes_contact_and_controller_from_site_toml_and_retention_from_the_controller(
+    site: SiteLayout, tmp_path: Path, capsys
+) -> None:
+    from tests.provisioning.test_poster import _lines_joined, pdf_text
+
+    record = site.site_file.read_text(encoding="utf-8")
+    site.site_file.write_text(
+        record + '\n[privacy]\ncontroller = "Bouwbedrijf Janssens NV"\n'
+        'contact = "privacy@janssens.example"\n',
+        encoding="utf-8",
+    )
+    controller_toml = site.controller_dir / "controller.toml"
+    controller_toml.write_text(
+        controller_toml.read_text(encoding="utf-8") + "\n[retention]\ndays = 2000\n",
+        encoding="utf-8",
+    )
+    code, _, err = run(capsys, "poster", "--out", str(tmp_path / "p.pdf"), "--dir", str(site.root))
+    assert code == 0, err
+    text = _lines_joined(pdf_text((tmp_path / "p.pdf").read_bytes()))
+    assert "Bouwbedrijf Janssens NV" in text and "privacy@janssens.example" in text
+    assert "2000 days" in text
+
+
+def test_an_unknown_key_in_site_toml_privacy_is_a_clear_error(
+    site: SiteLayout, tmp_path: Path, capsys
+) -> None:
+    record = site.site_file.read_text(encoding="utf-8")
+    site.site_file.write_text(record + '\n[privacy]\nemail = "x@y.example"\n', encoding="utf-8")
+    code, _, err = run(capsys, "poster", "--out", str(tmp_path / "p.pdf"), "--dir", str(site.root))
+    assert code != 0 and "[privacy]" in err and not (tmp_path / "p.pdf").exists()
+
+
 def test_poster_refuses_other_formats_and_writes_nothing(
     site: SiteLayout, tmp_path: Path, capsys
 ) -> None:

@@ -71,6 +71,35 @@ def test_the_keypad_reaches_the_flow(app: App) -> None:
     assert [decode(p.payload).credential.kind for p in app.outbox.pending()] == ["keypad_limosa"]
 
 
+def test_the_heartbeat_names_the_fault_the_inputs_and_a_missing_tamper_switch(
+    app: App,
+) -> None:
+    health = app.link.status().health
+    assert health["fault"] == "none" and health["tamper"] == "none"
+    assert health["reader"] == "ok" and health["camera"] == "ok"
+
+
+def test_an_open_enclosure_is_in_the_heartbeat_as_fault_and_tamper(tmp_path: Path) -> None:
+    text = sim_config(tmp_path / "state", port=free_port(), reader="fake", gate="tamper_pin = 6")
+    config = terminal_config.load(write(tmp_path, text))
+    with App(config, clock_probe=lambda: True, notifier=SystemdNotifier({})) as running:
+        switch = running.gate.pin_factory.pin(6)
+        switch.drive_low()  # the contact closes: the enclosure is shut
+        _drain(running)
+        app_health = running.link.status().health
+        assert app_health["tamper"] == "closed" and app_health["fault"] == "none"
+        switch.drive_high()  # the enclosure opens
+        _drain(running)
+        health = running.link.status().health
+        assert health["tamper"] == "open" and health["fault"] == "tampered"
+        assert health["flow"] == "fault"
+
+
+def _drain(app: App) -> None:
+    while not app.events.empty():
+        app.step()
+
+
 def test_repeated_failures_lock_the_gate_and_stop_the_watchdog(
     app: App, logged_errors: ErrorLogGuard
 ) -> None:

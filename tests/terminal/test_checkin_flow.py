@@ -175,10 +175,23 @@ def test_a_forced_passage_is_counted(rig: Rig) -> None:
     assert rig.flow.counters.get("forced") == 1 and rig.flow.state == "idle"
 
 
-def test_a_credential_while_someone_passes_is_ignored(rig: Rig) -> None:
+def test_a_credential_while_someone_passes_is_told_to_wait_and_not_decided(rig: Rig) -> None:
     rig.run(ALICE_CARD)
     assert rig.run(Entered("90010112395")) is None
     assert len(rig.stored()) == 1 and rig.flow.state == "waiting_passage"
+    assert rig.gate.pattern == "wait" and rig.gate.relay_released
+    assert rig.flow.counters.get("wait") == 1
+
+
+def test_after_the_wait_the_passage_ends_as_usual_and_the_next_person_is_decided(
+    rig: Rig,
+) -> None:
+    rig.run(ALICE_CARD)
+    rig.run(Entered("90010112395"))
+    rig.pass_through()
+    assert rig.flow.state == "idle"
+    decided = rig.run(CardInserted(identity(inss=BOB.digits)))
+    assert decided is not None and decided.verdict.reason == "unknown_person"
 
 
 # --- refusals -----------------------------------------------------------------------------

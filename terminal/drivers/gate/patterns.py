@@ -57,6 +57,7 @@ FEEDBACK_S = 3.0  # how long an admitted/refused answer stays lit
 SHORT_BEEP_S = 0.2
 LONG_BUZZ_S = 1.0
 BLINK_S = 0.25
+WAIT_S = 2.0  # a credential while the gate is open for someone else
 
 
 def _refused_then_amber_blinks(count: int) -> tuple[Step, ...]:
@@ -138,6 +139,12 @@ _TABLE = (
         _short_low_beeps(2, "red", "amber"),
         permanent=False,
         meaning="already inside (checked in moments ago): red and amber 3 s, two short low beeps",
+    ),
+    Pattern(
+        "wait",
+        (_step(SHORT_BEEP_S, "amber", buzz=Sound.LOW), _step(WAIT_S - SHORT_BEEP_S, "amber")),
+        permanent=False,
+        meaning="wait, someone is passing: amber 2 s, one short low beep; present again after",
     ),
     Pattern(
         "fault",

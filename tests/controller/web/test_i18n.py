@@ -62,3 +62,37 @@ def test_a_page_in_french_and_dutch(console) -> None:
     console.client.get("/lang/nl")
     page = console.client.get("/onsite").text
     assert "Nu op de werf" in page and "Afdrukweergave" in page
+
+
+@pytest.mark.parametrize("language", ["nl", "fr", "de"])
+def test_nssos_remarks_and_codes_in_words_are_translated(language) -> None:
+    from controller import nsso_texts
+
+    catalog = i18n.load_catalogs()[language]
+    for found in (*nsso_texts.REMARKS.values(), *nsso_texts.ERROR_CODES.values()):
+        for text in (found.meaning, found.action):
+            assert catalog.gettext(text) != text, text
+
+
+def test_an_anomaly_page_in_dutch_tells_nssos_answer_in_dutch(console) -> None:
+    import json
+
+    from controller import checkins, schema
+    from presence.events import encode
+    from tests.controller.support import checkin, limosa
+
+    event = checkin(limosa(1))
+    with console.store.transaction() as conn:
+        checkins.record(console.store, conn, event, encode(event), event.scanned_at, 300)
+        conn.execute(
+            schema.presences.update().values(
+                state="rejected", remarks=json.dumps(["LIMOSA_ID_INACTIVE"]),
+                last_error="LIMOSA_ID_INACTIVE: LimosaId is not active at this date",
+            )
+        )  # fmt: skip
+    console.login("mia")
+    console.client.get("/lang/nl")
+    presence = console.client.get("/anomalies").text.split('href="/anomalies/')[1].split('"')[0]
+    page = console.client.get(f"/anomalies/{presence}").text
+    assert "Wat de RSZ meldde, en wat te doen" in page
+    assert "de Limosa-melding van de werknemer is op deze dag niet actief" in page

@@ -316,6 +316,27 @@ def test_an_anomaly_shows_its_evidence_and_takes_an_employer(console) -> None:
     assert trail.entries(console.store, action="anomaly.assign_employer")
 
 
+def test_an_anomaly_page_tells_nssos_error_in_words_once(console) -> None:
+    import json
+
+    from controller import schema
+
+    _record(console.store, checkin(limosa(1)))
+    with console.store.transaction() as conn:
+        conn.execute(
+            schema.presences.update().values(
+                state="rejected", remarks=json.dumps(["LIMOSA_ID_INACTIVE"]),
+                last_error="LIMOSA_ID_INACTIVE: LimosaId is not active at this date",
+            )
+        )  # fmt: skip
+    console.login("mia")
+    presence = console.client.get("/anomalies").text.split('href="/anomalies/')[1].split('"')[0]
+    detail = console.client.get(f"/anomalies/{presence}").text
+    assert "What NSSO said, and what to do" in detail
+    assert detail.count("Limosa declaration (L1) that covers the day") == 1
+    assert "LIMOSA_ID_INACTIVE" not in detail
+
+
 def test_a_missed_day_needs_a_comment_next_to_the_field(console) -> None:
     _record(console.store, checkin(inss(1)))
     csrf = console.login("mia")
@@ -398,3 +419,24 @@ def test_the_refused_page_shows_what_the_gates_only_counted(console) -> None:
     assert "07:12" in table and "gate-2" in table
     assert "bad_card_data" in table and ">4<" in table
     assert "already_inside" in table and ">2<" in table
+
+
+def test_the_terminals_page_shows_a_faulty_reader_and_an_open_enclosure(console) -> None:
+    import json
+
+    from controller import schema
+
+    health = {"flow": "fault", "fault": "tampered", "reader": "no_reader", "camera": "ok",
+              "tamper": "open"}  # fmt: skip
+    with console.store.transaction() as conn:
+        conn.execute(
+            schema.terminals.insert().values(
+                terminal_id="gate-9", direction="in", cert_serial="09", revoked=False,
+                last_state="online", last_status_at=datetime.now(UTC),
+                health=json.dumps(health),
+            )
+        )  # fmt: skip
+    console.login("vera")
+    page = console.client.get("/terminals").text
+    assert "card reader: no_reader" in page and "enclosure open" in page
+    assert "camera: ok" not in page

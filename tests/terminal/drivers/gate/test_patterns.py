@@ -20,6 +20,7 @@ CONTRACT_NAMES = {
     "refused_not_an_l1_code",
     "refused_read_error",
     "refused_already_inside",
+    "wait",
     "fault",
     "tampered",
     "provisioning",
@@ -58,6 +59,13 @@ def test_admitted_offline_is_green_with_amber() -> None:
     assert all(s.green and not s.red for s in steps)
     assert any(s.amber for s in steps) and not all(s.amber for s in steps)
     assert steps[0].buzzer is Sound.HIGH
+
+
+def test_wait_is_amber_alone_with_one_short_low_beep() -> None:
+    steps = PATTERNS["wait"].steps
+    assert all(s.amber and not s.green and not s.red for s in steps)
+    assert [s.buzzer for s in steps if s.buzzer is not Sound.OFF] == [Sound.LOW]
+    assert not PATTERNS["wait"].permanent
 
 
 @pytest.mark.parametrize("name", REFUSALS)
