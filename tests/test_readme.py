@@ -144,3 +144,5 @@ def test_try_it_on_a_laptop_runs_as_written(home: Path) -> None:
     onsite = output[output.rindex("every check-in is acknowledged") :]
     assert "85.07.30-***.**" in onsite and "Jan Peeters" in onsite, output + logs
     assert "Piotr Nowak" in onsite, output
+    # `presences` then `onsite`: each names both people
+    assert onsite.count("Jan Peeters") == 2 and onsite.count("Piotr Nowak") == 2, output
