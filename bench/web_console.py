@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from controller import accounts
     from controller import config as config_module
+    from controller.heap import settle_after_start
     from controller.store import open_store
     from controller.web.server import ConsoleServer
     from presence.clock import ManualClock, brussels_date
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         accounts.add_account(store, "bench", accounts.VIEWER, PASSWORD)
         server = ConsoleServer(config, store, host="127.0.0.1", port=0, tls=False,
                                clock=store.clock).start()  # fmt: skip
+        settle_after_start()  # as `sitegate-controller run` and `web` do once started
         day = brussels_date(views_bench.NOW).isoformat()
         try:
             with httpx.Client(base_url=server.url, timeout=30) as client:

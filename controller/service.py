@@ -14,6 +14,7 @@ from controller import alerts, retention
 from controller import lease as lease_module
 from controller.config import ControllerConfig
 from controller.errors import StoreError
+from controller.heap import settle_after_start
 from controller.ingest import Ingest
 from controller.lease import Lease, LeaseLost
 from controller.relay import Registry, Relay
@@ -158,6 +159,7 @@ def run(config: ControllerConfig, store: Store, notifier: Notifier | None = None
                 or time.monotonic() - started > READY_TIMEOUT_S
             ):
                 ready = True
+                settle_after_start()
                 notifier.ready(f"site {config.site.workplace_id}")
                 log.info("controller ready for site %s", config.site.workplace_id)
             if not controller.healthy:

@@ -14,6 +14,7 @@ import uvicorn
 
 from controller.config import ControllerConfig, WebSection, resolve
 from controller.errors import ConfigError
+from controller.heap import settle_after_start
 from controller.store import Store
 from controller.web.app import create_app
 from controller.web.context import WebContext
@@ -132,6 +133,7 @@ def serve_until_stopped(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server = ConsoleServer(config, store, host=host, port=port).start()
+    settle_after_start()
     print(f"console at {server.url}", flush=True)
     try:
         while not stop.wait(1.0):
