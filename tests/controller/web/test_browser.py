@@ -30,6 +30,7 @@ from controller.store import Store, open_store
 from controller.web.server import ConsoleServer
 from presence import topics
 from presence.messages import TerminalStatus, encode_status
+from provisioning import pki
 from sim.mosquitto import MosquittoBroker
 from sim.nsso.server import StandIn, serve
 from tests.controller.support import (
@@ -53,6 +54,7 @@ PASSWORD = "browser test 2026"
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 DRIVER = "/usr/bin/chromedriver"
 WAIT_S = 20.0
+ENROLMENT = '\n[enrolment]\nurl = "https://127.0.0.1:8444/v1/enrol"\n'
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -90,6 +92,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     nsso = serve(root / "nsso.db", works, validation_delay_s=0.5)
     path = write_site(root / "site", db_url=f"sqlite:///{root / 'c.db'}",
                       broker_port=broker.port, registry=nsso.endpoint)  # fmt: skip
+    path.write_text(path.read_text() + ENROLMENT)  # the Terminals page makes enrolment codes
+    ca = pki.make_ca("sitegate CA browser", "sitegate test", datetime.now(UTC))
+    (path.parent / "ca.pem").write_bytes(pki.cert_pem(ca.cert))
     config = config_module.load(path)
     store = open_store(config.database.url)
     accounts.add_account(store, "mia", accounts.MANAGER, PASSWORD)
@@ -341,6 +346,19 @@ def test_uploading_a_roster_with_bad_rows_previews_then_imports_the_good_ones(br
     assert "Roster imported: 1 added" in browser.page_source
     assert [p for p in roster.people(site.store) if p["name"] == "Wim Hermans"]
     _shoot(browser, "roster")
+
+
+def test_a_manager_makes_an_enrolment_code_for_a_new_terminal(browser, site) -> None:
+    _login(browser, site)
+    _open(browser, site, "/terminals")
+    browser.find_element(By.ID, "terminal").send_keys("gate-3")
+    _shoot(browser, "terminals-enrol")
+    make = browser.find_element(By.CSS_SELECTOR, "form[action='/terminals/enrol'] button")
+    _submit(browser, make)
+    image = browser.find_element(By.CSS_SELECTOR, "img[src^='data:image/png;base64,']")
+    assert image.size["width"] >= 200, image.size  # big enough for a terminal's camera
+    assert "gate-3" in browser.page_source
+    _shoot(browser, "terminal-enrolment-code")
 
 
 def test_screenshots_of_the_other_pages(browser, site) -> None:
