@@ -13,6 +13,7 @@ import time
 from sim.chaos.faults import Injector
 from sim.chaos.history import History
 from sim.chaos.site import ChaosSite
+from sim.chaos.threads import ThreadGroup
 from sim.chaos.workload import Pass, Workload, control_request
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ RETRY_FOR_S = 25.0  # a person whose turnstile does not answer tries again this 
 RETRY_PAUSE_S = 1.5  # beyond the camera's repeat window: a code shown again counts again
 
 
-class Rush:
+class Rush(ThreadGroup):
     """One thread per gate plays that gate's passes in order, at their times."""
 
     def __init__(
@@ -45,16 +46,6 @@ class Rush:
             threading.Thread(target=self._lane, args=(lane,), daemon=True, name=f"lane-{gate}")
             for gate, lane in by_gate.items()
         ]
-
-    def start(self) -> Rush:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def join(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _lane(self, passes: list[Pass]) -> None:
         for item in passes:

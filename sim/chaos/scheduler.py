@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Sequence
 
 from sim.chaos.faults import CLOCK_OFFLINE_RECONNECT_S, Fault, Injector
 from sim.chaos.history import History
+from sim.chaos.threads import ThreadGroup
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def _target(
     raise ValueError(kind)
 
 
-class Player:
+class Player(ThreadGroup):
     """Plays a schedule: one thread per fault (inject at its time, heal after it)."""
 
     def __init__(
@@ -134,16 +134,6 @@ class Player:
             threading.Thread(target=self._play, args=(f,), daemon=True, name=f"fault-{f.kind}")
             for f in faults
         ]
-
-    def start(self) -> Player:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def join(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
 
     def stop(self) -> None:
         self._stop.set()
